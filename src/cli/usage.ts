@@ -1,0 +1,27 @@
+/** @module The CLI's usage text. */
+
+/** Printed for `--help` and, on stderr, after a usage error. */
+export const USAGE = `calsync: mirror Google and Microsoft calendars into PostgreSQL
+
+Usage:
+  calsync [serve]                                  run the daemon (HTTP + scheduler)
+  calsync migrate                                  apply database migrations and exit
+  calsync providers add --kind google|microsoft --name NAME [--allowlisted]
+  calsync providers list
+  calsync providers allowlist --provider NAME|ID [--off]
+  calsync connections add --provider NAME|ID --calendar EXTERNAL_CALENDAR_ID
+                          --refresh-token TOKEN [--account LABEL]
+  calsync connections list
+  calsync connections reauth --connection ID --refresh-token TOKEN
+  calsync connections remove --connection ID
+  calsync sync --connection ID [--force]           request a sync now (--force ignores backoff)
+  calsync status [--connection ID] [--provider NAME|ID]
+  calsync drill [--scenario NAME] [--provider KIND] [--out DIR] [--keep]
+
+Options:
+  --json      print JSON instead of text
+  --help      show this help
+
+Configuration comes from environment variables; see README.md.
+Exit codes: 0 ok, 1 failure (e.g. database unreachable), 2 bad arguments or configuration.
+`;

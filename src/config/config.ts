@@ -1,0 +1,158 @@
+/** @module Reads calsync's configuration from environment variables, once, into a frozen object. */
+import { z } from "zod";
+import { parseDurationMs } from "./duration.ts";
+
+const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** Names of variables whose values are secrets and never appear in messages. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  "DATABASE_URL",
+  "GOOGLE_CLIENT_SECRET",
+  "MICROSOFT_CLIENT_SECRET",
+]);
+
+function int(defaultValue: number, min: number, max: number) {
+  return z
+    .string()
+    .default(String(defaultValue))
+    .transform((text, ctx) => {
+      const value = Number(text);
+      if (!/^\s*-?\d+\s*$/.test(text) || value < min || value > max) {
+        ctx.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return value;
+    });
+}
+
+function duration(defaultValue: string) {
+  return z
+    .string()
+    .default(defaultValue)
+    .transform((text, ctx) => {
+      const value = parseDurationMs(text);
+      if (value === null || value <= 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: 'must be a positive duration such as "72h", "30m", "15s" or "500ms"',
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+}
+
+const HttpUrl = z.string().refine((text) => {
+  try {
+    const parsed = new URL(text);
+    return parsed.protocol === "http:" || parsed.protocol === "https:";
+  } catch {
+    return false;
+  }
+}, "must be an absolute http(s) URL");
+
+function httpUrl(defaultValue: string) {
+  return HttpUrl.default(defaultValue);
+}
+
+const optionalText = z.string().trim().min(1).optional();
+
+const EnvSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .refine(
+      (text) => /^postgres(ql)?:\/\//.test(text),
+      "must be a postgres:// or postgresql:// URL",
+    )
+    .optional(),
+  CALSYNC_DATA_DIR: z.string().min(1).default("./data"),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PORT: int(8080, 0, 65535),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default(
+    "info",
+  ),
+  CALSYNC_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+  CALSYNC_PUBLIC_URL: HttpUrl.optional(),
+  HTTP_MAX_BODY_BYTES: int(1_048_576, 1_024, 67_108_864),
+  DB_POOL_MAX: int(10, 1, 1_000),
+  DB_STATEMENT_TIMEOUT_MS: int(15_000, 100, 3_600_000),
+  DB_CONNECT_TIMEOUT_MS: int(5_000, 100, 600_000),
+  GOOGLE_API_BASE_URL: httpUrl("https://www.googleapis.com/calendar/v3"),
+  GOOGLE_TOKEN_URL: httpUrl("https://oauth2.googleapis.com/token"),
+  GOOGLE_CLIENT_ID: optionalText,
+  GOOGLE_CLIENT_SECRET: optionalText,
+  MICROSOFT_GRAPH_BASE_URL: httpUrl("https://graph.microsoft.com/v1.0"),
+  MICROSOFT_TOKEN_URL: httpUrl("https://login.microsoftonline.com/common/oauth2/v2.0/token"),
+  MICROSOFT_CLIENT_ID: optionalText,
+  MICROSOFT_CLIENT_SECRET: optionalText,
+  SYNC_PROVIDER_ALLOWLIST: z.string().optional(),
+  SYNC_CONCURRENCY: int(4, 1, 256),
+  SCHEDULER_POLL_INTERVAL_MS: int(5_000, 10, 3_600_000),
+  SYNC_LEASE_MS: int(120_000, 1_000, 86_400_000),
+  SYNC_BACKOFF_BASE_MS: int(5_000, 1, 86_400_000),
+  SYNC_BACKOFF_MAX_MS: int(3_600_000, 1, 604_800_000),
+  SYNC_HTTP_TIMEOUT_MS: int(30_000, 100, 600_000),
+  SYNC_WINDOW_PAST_DAYS: int(30, 0, 3_650),
+  SYNC_WINDOW_FUTURE_DAYS: int(365, 1, 3_650),
+  SYNC_CHUNK_EVENTS: int(2_500, 1, 100_000),
+  WEBHOOK_DEDUPE_TTL: duration("72h"),
+  WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
+});
+
+/** The parsed environment: every setting calsync reads. */
+export type Env = z.output<typeof EnvSchema>;
+
+/** calsync's configuration, typed and frozen. */
+export type Config = Readonly<
+  Omit<Env, "SYNC_PROVIDER_ALLOWLIST"> & { SYNC_PROVIDER_ALLOWLIST: readonly string[] | null }
+>;
+
+/** Thrown when the environment does not describe a valid configuration; one line per problem. */
+export class ConfigError extends Error {
+  /** One human-readable line per invalid variable. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  ${line}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment into a frozen config, or throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") input[key] = value;
+  }
+  const parsed = EnvSchema.safeParse(input);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      // Never echo a value back: it may be a secret, and the variable name is enough to act on.
+      problems.push(`${name}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const data = parsed.data;
+  if (data.SYNC_BACKOFF_BASE_MS > data.SYNC_BACKOFF_MAX_MS) {
+    problems.push("SYNC_BACKOFF_BASE_MS: must not be greater than SYNC_BACKOFF_MAX_MS");
+  }
+  if (Boolean(data.GOOGLE_CLIENT_ID) !== Boolean(data.GOOGLE_CLIENT_SECRET)) {
+    problems.push("GOOGLE_CLIENT_SECRET: GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET go together");
+  }
+  if (Boolean(data.MICROSOFT_CLIENT_ID) !== Boolean(data.MICROSOFT_CLIENT_SECRET)) {
+    problems.push(
+      "MICROSOFT_CLIENT_SECRET: MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET go together",
+    );
+  }
+  const allowlist = data.SYNC_PROVIDER_ALLOWLIST === undefined
+    ? null
+    : data.SYNC_PROVIDER_ALLOWLIST.split(",").map((item) => item.trim()).filter(Boolean);
+  if (allowlist !== null && allowlist.length === 0) {
+    problems.push("SYNC_PROVIDER_ALLOWLIST: must list at least one provider kind or name");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ ...data, SYNC_PROVIDER_ALLOWLIST: allowlist && Object.freeze(allowlist) });
+}

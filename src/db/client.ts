@@ -1,0 +1,75 @@
+/** @module Opens the postgres.js pool with deadlines on every statement and transaction. */
+import postgres from "postgres";
+
+/** The postgres.js client type used everywhere in calsync. */
+export type Sql = postgres.Sql<Record<string, never>>;
+
+/** A transaction handle inside `sql.begin`. */
+export type Tx = postgres.TransactionSql<Record<string, never>>;
+
+/** Options for the pool; all timeouts are in milliseconds. */
+export type SqlOptions = {
+  max?: number;
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  applicationName?: string;
+};
+
+/** Opens a pool whose statements and open transactions have server-side deadlines. */
+export function openSql(url: string, options: SqlOptions = {}): Sql {
+  const statementTimeout = options.statementTimeoutMs ?? 15_000;
+  return postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: Math.ceil((options.connectTimeoutMs ?? 5_000) / 1000),
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+    connection: {
+      application_name: options.applicationName ?? "calsync",
+      statement_timeout: statementTimeout,
+      // A transaction left open by a vanished client must not hold row locks for long.
+      idle_in_transaction_session_timeout: statementTimeout * 2,
+      lock_timeout: statementTimeout,
+    },
+  }) as unknown as Sql;
+}
+
+/** Describes a database URL for messages: host, port and database name, never the password. */
+export function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const host = parsed.hostname || "localhost";
+    const port = parsed.port || "5432";
+    const name = parsed.pathname.replace(/^\//, "") || "postgres";
+    return `${host}:${port}/${name}`;
+  } catch {
+    return "the database (unparseable URL)";
+  }
+}
+
+/** Races a database promise against a client-side deadline: a half-open socket never hangs us. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new DatabaseDeadlineError(`${what} did not finish within ${ms} ms`)),
+      ms,
+    );
+  });
+  // The loser of the race may still reject later; that must not become an unhandled rejection.
+  promise.catch(() => {});
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A database call outlived its client-side deadline. */
+export class DatabaseDeadlineError extends Error {
+  readonly code = "DEADLINE_EXCEEDED";
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseDeadlineError";
+  }
+}

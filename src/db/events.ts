@@ -1,0 +1,112 @@
+/** @module SQL for `external_calendar_events`: bulk upserts, deletes and full-sync sweeps. */
+import type { Sql, Tx } from "./client.ts";
+
+/** One event as calsync mirrors it, independent of the provider. */
+export type MirroredEvent = {
+  externalEventId: string;
+  etag: string | null;
+  status: string;
+  title: string | null;
+  startsAt: string | null;
+  endsAt: string | null;
+  allDay: boolean;
+  providerUpdatedAt: string | null;
+  raw: unknown;
+};
+
+/** A row of `external_calendar_events` as read back. */
+export type EventRow = {
+  external_event_id: string;
+  etag: string | null;
+  status: string;
+  title: string | null;
+  starts_at: Date | null;
+  ends_at: Date | null;
+  all_day: boolean;
+  provider_updated_at: Date | null;
+  raw: unknown;
+};
+
+/**
+ * Upserts events in one statement. Arrays go in as text[] and are cast on the server: one round
+ * trip per chunk, and postgres.js would otherwise store a JSON string for jsonb parameters.
+ */
+export async function upsertEvents(
+  tx: Tx | Sql,
+  connectionId: string,
+  events: readonly MirroredEvent[],
+  generation: number,
+): Promise<number> {
+  if (events.length === 0) return 0;
+  // A provider may repeat an event within one batch (Graph delta does); the last copy wins,
+  // and ON CONFLICT cannot touch the same row twice in one statement.
+  const latest = new Map<string, MirroredEvent>();
+  for (const event of events) latest.set(event.externalEventId, event);
+  const rows = [...latest.values()];
+  const result = await tx`
+    insert into external_calendar_events as e (
+      connection_id, external_event_id, etag, status, title, starts_at, ends_at, all_day,
+      provider_updated_at, raw, sync_generation, synced_at)
+    select ${connectionId}::uuid, t.id, t.etag, t.status, t.title, t.starts_at::timestamptz,
+      t.ends_at::timestamptz, t.all_day::boolean, t.updated::timestamptz, t.raw::jsonb,
+      ${generation}, now()
+    from unnest(
+      ${rows.map((r) => r.externalEventId)}::text[],
+      ${rows.map((r) => r.etag)}::text[],
+      ${rows.map((r) => r.status)}::text[],
+      ${rows.map((r) => r.title)}::text[],
+      ${rows.map((r) => r.startsAt)}::text[],
+      ${rows.map((r) => r.endsAt)}::text[],
+      ${rows.map((r) => String(r.allDay))}::text[],
+      ${rows.map((r) => r.providerUpdatedAt)}::text[],
+      ${rows.map((r) => JSON.stringify(r.raw))}::text[]
+    ) as t(id, etag, status, title, starts_at, ends_at, all_day, updated, raw)
+    on conflict (connection_id, external_event_id) do update set
+      etag = excluded.etag, status = excluded.status, title = excluded.title,
+      starts_at = excluded.starts_at, ends_at = excluded.ends_at, all_day = excluded.all_day,
+      provider_updated_at = excluded.provider_updated_at, raw = excluded.raw,
+      sync_generation = excluded.sync_generation, synced_at = excluded.synced_at`;
+  return result.count;
+}
+
+/** Deletes the given events of a connection; unknown ids are ignored (deletes are idempotent). */
+export async function deleteEvents(
+  tx: Tx | Sql,
+  connectionId: string,
+  externalEventIds: readonly string[],
+): Promise<number> {
+  if (externalEventIds.length === 0) return 0;
+  const result = await tx`
+    delete from external_calendar_events
+    where connection_id = ${connectionId}
+      and external_event_id = any(${externalEventIds as string[]}::text[])`;
+  return result.count;
+}
+
+/** Ends a full sync: removes every row the full sync of `generation` did not see. */
+export async function sweepEvents(
+  tx: Tx | Sql,
+  connectionId: string,
+  generation: number,
+): Promise<number> {
+  const result = await tx`
+    delete from external_calendar_events
+    where connection_id = ${connectionId} and sync_generation <> ${generation}`;
+  return result.count;
+}
+
+/** Lists a connection's mirrored events ordered by external id (tests and drills compare them). */
+export async function listEvents(sql: Sql, connectionId: string): Promise<EventRow[]> {
+  return await sql<EventRow[]>`
+    select external_event_id, etag, status, title, starts_at, ends_at, all_day,
+      provider_updated_at, raw
+    from external_calendar_events where connection_id = ${connectionId}
+    order by external_event_id`;
+}
+
+/** Counts a connection's mirrored events. */
+export async function countEvents(sql: Sql, connectionId: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from external_calendar_events where connection_id = ${connectionId}`;
+  return row.n;
+}

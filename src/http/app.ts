@@ -1,0 +1,72 @@
+/** @module The Hono application: health, readiness, metrics, and the routes callers add. */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Metrics } from "../metrics.ts";
+import { logger } from "../log/setup.ts";
+
+/** The answer of a readiness probe: ready, or not with a reason operators can act on. */
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/** What the HTTP app needs from the rest of the process. */
+export type AppDeps = {
+  metrics: Metrics;
+  readiness: () => Promise<Readiness>;
+  maxBodyBytes: number;
+  /** Adds further routes (webhooks) before the catch-all handlers. */
+  routes?: (app: Hono) => void;
+};
+
+const log = logger("http");
+
+/** Builds the HTTP app; every error answers JSON and is logged, never a bare 500 page. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    await next();
+    const route = c.req.routePath === "*" || c.res.status === 404 ? "unmatched" : c.req.routePath;
+    deps.metrics.httpRequests.inc({ route, status: `${Math.floor(c.res.status / 100)}xx` });
+  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) =>
+        c.json(
+          { error: "payload_too_large", message: `Body exceeds ${deps.maxBodyBytes} bytes` },
+          413,
+        ),
+    }),
+  );
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const state = await deps.readiness();
+    return state.ready
+      ? c.json({ status: "ready" })
+      : c.json({ status: "not_ready", reason: state.reason }, 503);
+  });
+  app.get("/metrics", async (c) => {
+    const body = await deps.metrics.registry.metrics();
+    return c.body(body, 200, { "content-type": deps.metrics.registry.contentType });
+  });
+
+  deps.routes?.(app);
+
+  app.notFound((c) =>
+    c.json({ error: "not_found", message: `No route for ${c.req.method} ${c.req.path}` }, 404)
+  );
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) {
+      return c.json({ error: "http_error", message: error.message }, error.status);
+    }
+    log.error("Unhandled error answering {method} {path}", {
+      method: c.req.method,
+      path: c.req.path,
+      error,
+    });
+    return c.json({ error: "internal_error", message: "Internal error" }, 500);
+  });
+  return app;
+}

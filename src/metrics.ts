@@ -1,0 +1,100 @@
+/** @module Every metric calsync exports, defined in one place on one registry. */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The registry and the metrics the rest of calsync updates. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Creates a fresh registry with all calsync metrics (one per process; tests make their own). */
+export function createMetrics() {
+  const registry = new Registry();
+  const registers = [registry];
+  const metrics = {
+    registry,
+    syncFailures: new Counter({
+      name: "calendar_sync_failures_total",
+      help: "Failed calendar syncs and sync-related operations, by provider and failure kind.",
+      labelNames: ["provider", "reason"] as const,
+      registers,
+    }),
+    syncRuns: new Counter({
+      name: "calendar_sync_runs_total",
+      help: "Finished sync runs by provider and outcome (success, failure, cancelled).",
+      labelNames: ["provider", "outcome"] as const,
+      registers,
+    }),
+    syncDuration: new Histogram({
+      name: "calendar_sync_duration_seconds",
+      help: "Wall time of one sync run, provider calls and database writes included.",
+      labelNames: ["provider"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    eventsWritten: new Counter({
+      name: "calendar_sync_events_written_total",
+      help: "Event rows written by syncs, by provider and operation (upsert, delete).",
+      labelNames: ["provider", "op"] as const,
+      registers,
+    }),
+    connections: new Gauge({
+      name: "calendar_sync_connections",
+      help:
+        "Connections by state (due, backoff, reauth_required, idle), refreshed by the scheduler.",
+      labelNames: ["state"] as const,
+      registers,
+    }),
+    schedulerErrors: new Counter({
+      name: "calendar_scheduler_errors_total",
+      help: "Scheduler loop errors by operation (claim, listen, maintenance).",
+      labelNames: ["operation"] as const,
+      registers,
+    }),
+    webhookNotifications: new Counter({
+      name: "calendar_webhook_notifications_total",
+      help:
+        "Webhook deliveries by provider and result (accepted, duplicate, rejected, unavailable).",
+      labelNames: ["provider", "result"] as const,
+      registers,
+    }),
+    webhookDuration: new Histogram({
+      name: "calendar_webhook_duration_seconds",
+      help: "Time to answer a webhook delivery, database commit included.",
+      labelNames: ["provider"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: "calsync_http_requests_total",
+      help: "HTTP requests answered, by route and status class.",
+      labelNames: ["route", "status"] as const,
+      registers,
+    }),
+    databaseUp: new Gauge({
+      name: "calsync_database_up",
+      help: "1 when the last database health probe succeeded, else 0.",
+      registers,
+    }),
+    residentMemory: new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      registers,
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    }),
+    heapUsed: new Gauge({
+      name: "calsync_heap_used_bytes",
+      help: "V8 heap in use, in bytes.",
+      registers,
+      collect() {
+        this.set(Deno.memoryUsage().heapUsed);
+      },
+    }),
+    startTime: new Gauge({
+      name: "process_start_time_seconds",
+      help: "Start time of the process since unix epoch in seconds.",
+      registers,
+    }),
+  };
+  metrics.startTime.set(Math.round(Date.now() / 1000 - performance.now() / 1000));
+  return metrics;
+}

@@ -1,0 +1,66 @@
+/** @module Caches access tokens per connection and refreshes each at most once at a time. */
+import { type ClaimedConnection, storeRefreshToken } from "../db/connections.ts";
+import type { Sql } from "../db/client.ts";
+import type { ProviderKind } from "../db/providers.ts";
+import { SyncFailure } from "../sync/failure.ts";
+import type { FetchFn } from "./http.ts";
+import { type AccessGrant, type OAuthClient, refreshAccessToken } from "./oauth.ts";
+
+/** Hands out valid access tokens for claimed connections. */
+export type AccessTokens = {
+  get(connection: ClaimedConnection, signal: AbortSignal): Promise<string>;
+  /** Forgets a token the provider rejected with 401, so the next `get` refreshes. */
+  invalidate(connectionId: string): void;
+};
+
+// Refresh a minute early so a token never expires between our check and the provider's.
+const EARLY_REFRESH_MS = 60_000;
+
+/** Creates the token cache; rotated refresh tokens are stored, fenced by the run's lease. */
+export function createAccessTokens(options: {
+  sql: Sql;
+  clients: Record<ProviderKind, OAuthClient>;
+  timeoutMs: number;
+  fetch?: FetchFn;
+}): AccessTokens {
+  const cache = new Map<string, AccessGrant>();
+  const inflight = new Map<string, Promise<AccessGrant>>();
+
+  async function refresh(connection: ClaimedConnection, signal: AbortSignal): Promise<AccessGrant> {
+    const grant = await refreshAccessToken(
+      options.clients[connection.providerKind],
+      connection.refreshToken,
+      { timeoutMs: options.timeoutMs, signal, fetch: options.fetch },
+    );
+    if (grant.refreshToken && grant.refreshToken !== connection.refreshToken) {
+      // Microsoft rotates refresh tokens: keep the newest before anything else can fail.
+      try {
+        await storeRefreshToken(options.sql, connection, grant.refreshToken);
+      } catch (error) {
+        throw new SyncFailure({
+          kind: "database",
+          message: `Cannot store the rotated refresh token: ${(error as Error).message}`,
+        }, { cause: error });
+      }
+      connection.refreshToken = grant.refreshToken;
+    }
+    cache.set(connection.id, grant);
+    return grant;
+  }
+
+  return {
+    async get(connection, signal) {
+      const cached = cache.get(connection.id);
+      if (cached && cached.expiresAt - EARLY_REFRESH_MS > Date.now()) return cached.accessToken;
+      let pending = inflight.get(connection.id);
+      if (!pending) {
+        pending = refresh(connection, signal).finally(() => inflight.delete(connection.id));
+        inflight.set(connection.id, pending);
+      }
+      return (await pending).accessToken;
+    },
+    invalidate(connectionId) {
+      cache.delete(connectionId);
+    },
+  };
+}

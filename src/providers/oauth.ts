@@ -1,0 +1,87 @@
+/** @module OAuth 2.0 refresh-token grant for Google and Microsoft identity platforms. */
+import { z } from "zod";
+import { SyncFailure } from "../sync/failure.ts";
+import type { ProviderKind } from "../db/providers.ts";
+import { type FetchFn, fetchProviderJson } from "./http.ts";
+
+/** Client credentials and endpoint for one provider. */
+export type OAuthClient = {
+  provider: ProviderKind;
+  tokenUrl: string;
+  clientId?: string;
+  clientSecret?: string;
+  scope?: string;
+};
+
+/** A fresh access token; `refreshToken` is set when the provider rotated it (Microsoft does). */
+export type AccessGrant = { accessToken: string; expiresAt: number; refreshToken?: string };
+
+const TokenResponse = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.coerce.number().positive().optional(),
+  refresh_token: z.string().min(1).optional(),
+  token_type: z.string().optional(),
+});
+
+/** Exchanges a refresh token; `invalid_grant` becomes a `reauth_required` failure. */
+export async function refreshAccessToken(
+  client: OAuthClient,
+  refreshToken: string,
+  options: { timeoutMs: number; signal: AbortSignal; fetch?: FetchFn; now?: () => number },
+): Promise<AccessGrant> {
+  const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken });
+  if (client.clientId) form.set("client_id", client.clientId);
+  if (client.clientSecret) form.set("client_secret", client.clientSecret);
+  if (client.scope) form.set("scope", client.scope);
+  let json: unknown;
+  try {
+    json = await fetchProviderJson(client.tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: form.toString(),
+    }, {
+      provider: client.provider,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      fetch: options.fetch,
+    });
+  } catch (error) {
+    if (error instanceof SyncFailure && error.providerCode === "invalid_grant") {
+      throw new SyncFailure({
+        kind: "reauth_required",
+        status: error.status,
+        providerCode: "invalid_grant",
+        message: `Cannot refresh the access token: ${client.provider} answered invalid_grant`,
+      }, { cause: error });
+    }
+    if (
+      error instanceof SyncFailure && (error.kind === "provider_rejected" || error.kind === "auth")
+    ) {
+      // A 400/401 from the token endpoint that is not invalid_grant (e.g. invalid_client) is an
+      // operator problem with our credentials, not with the connection: back off and say so.
+      throw new SyncFailure({
+        kind: "auth",
+        status: error.status,
+        providerCode: error.providerCode,
+        message: `Cannot refresh the access token: ${error.message}`,
+      }, { cause: error });
+    }
+    throw error;
+  }
+  const parsed = TokenResponse.safeParse(json);
+  if (!parsed.success) {
+    throw new SyncFailure({
+      kind: "malformed_response",
+      status: 200,
+      message: `${client.provider} token endpoint answered an unexpected body: ${
+        parsed.error.issues[0]?.message ?? "invalid"
+      }`,
+    });
+  }
+  const now = options.now?.() ?? Date.now();
+  return {
+    accessToken: parsed.data.access_token,
+    expiresAt: now + (parsed.data.expires_in ?? 3600) * 1000,
+    refreshToken: parsed.data.refresh_token,
+  };
+}

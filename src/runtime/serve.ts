@@ -1,0 +1,148 @@
+/** @module `calsync serve`: HTTP first, then the database (retried), then the scheduler. */
+import type { Hono } from "hono";
+import { delay } from "../async/delay.ts";
+import type { Config } from "../config/config.ts";
+import { withDeadline } from "../db/client.ts";
+import { migrate, MigrationError, pendingMigrations, readMigrations } from "../db/migrate.ts";
+import { createApp, type Readiness } from "../http/app.ts";
+import { startHttpServer } from "../http/server.ts";
+import { logger } from "../log/setup.ts";
+import { createMetrics, type Metrics } from "../metrics.ts";
+import { runMaintenance } from "../scheduler/maintenance.ts";
+import { type Scheduler, startScheduler } from "../scheduler/scheduler.ts";
+import { backoffDelayMs } from "../sync/backoff.ts";
+import { runSync } from "../sync/run_sync.ts";
+import { type Database, openDatabase, probeDatabase } from "./database.ts";
+import { onShutdownSignal } from "./signals.ts";
+import { createSyncDeps } from "./sync_deps.ts";
+
+const log = logger("serve");
+
+/** Extra routes (webhooks) are mounted by this hook once the database is known. */
+export type RouteInstaller = (
+  app: Hono,
+  deps: { database: () => Database | null; metrics: Metrics; config: Config },
+) => void;
+
+/** Runs the daemon until SIGTERM/SIGINT (or `signal`); resolves to the process exit code. */
+export async function serve(
+  config: Config,
+  options: { signal?: AbortSignal; installRoutes?: RouteInstaller } = {},
+): Promise<number> {
+  const metrics = createMetrics();
+  const shutdown = new AbortController();
+  options.signal?.addEventListener("abort", () => shutdown.abort(), { once: true });
+  const removeSignals = onShutdownSignal(() => shutdown.abort());
+  const migrations = await readMigrations();
+  let database: Database | null = null;
+  let migrated = false;
+
+  async function readiness(): Promise<Readiness> {
+    if (!database) return { ready: false, reason: "database not opened yet" };
+    try {
+      await probeDatabase(database, 2_000);
+      metrics.databaseUp.set(1);
+    } catch (error) {
+      metrics.databaseUp.set(0);
+      return { ready: false, reason: (error as Error).message };
+    }
+    if (!migrated) {
+      const pending = await withDeadline(
+        pendingMigrations(database.sql, migrations),
+        2_000,
+        "Check",
+      )
+        .catch(() => ["unknown"]);
+      if (pending.length > 0) {
+        return { ready: false, reason: `migrations not applied: ${pending.join(", ")}` };
+      }
+    }
+    return { ready: true };
+  }
+
+  const app = createApp({
+    metrics,
+    readiness,
+    maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+    routes: (app) => options.installRoutes?.(app, { database: () => database, metrics, config }),
+  });
+  const server = await startHttpServer(app, { hostname: config.HOST, port: config.PORT });
+
+  let scheduler: Scheduler | null = null;
+  let exitCode = 0;
+  try {
+    database = await openDatabase(config);
+    for (let attempt = 1; !shutdown.signal.aborted; attempt++) {
+      try {
+        await probeDatabase(database, config.DB_CONNECT_TIMEOUT_MS + 1_000);
+        const result = await migrate(database.sql, migrations);
+        migrated = true;
+        metrics.databaseUp.set(1);
+        log.info("Database {database} ready; {applied} migrations applied", {
+          database: database.description,
+          applied: result.applied.length,
+          migrations: result.applied,
+        });
+        break;
+      } catch (error) {
+        if (error instanceof MigrationError) throw error;
+        metrics.databaseUp.set(0);
+        const wait = backoffDelayMs({ attempt: Math.min(attempt, 20), baseMs: 500, maxMs: 30_000 });
+        log.error("Database unavailable at start; retrying in {retry_in_ms} ms", {
+          error,
+          kind: "database",
+          attempt,
+          retry_in_ms: wait,
+        });
+        await delay(wait, shutdown.signal);
+      }
+    }
+    if (!shutdown.signal.aborted) {
+      const db = database;
+      const syncDeps = createSyncDeps(config, db.sql, metrics);
+      scheduler = startScheduler({
+        sql: db.sql,
+        metrics,
+        replicaId: `${Deno.hostname()}:${Deno.pid}`,
+        concurrency: config.SYNC_CONCURRENCY,
+        pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
+        leaseMs: config.SYNC_LEASE_MS,
+        allowlist: config.SYNC_PROVIDER_ALLOWLIST,
+        dbDeadlineMs: config.DB_STATEMENT_TIMEOUT_MS + 5_000,
+        runSync: (connection, signal) => runSync(syncDeps, connection, signal),
+        maintenance: {
+          intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
+          run: (signal) =>
+            runMaintenance(
+              { sql: db.sql, metrics, dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL },
+              signal,
+            ),
+        },
+      });
+      log.info("Scheduler started", {
+        concurrency: config.SYNC_CONCURRENCY,
+        poll_interval_ms: config.SCHEDULER_POLL_INTERVAL_MS,
+      });
+      await new Promise<void>((resolve) => {
+        if (shutdown.signal.aborted) return resolve();
+        shutdown.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
+  } catch (error) {
+    exitCode = 1;
+    log.fatal("Cannot start: {error_message}", {
+      error,
+      error_message: (error as Error).message,
+    });
+  }
+
+  const deadline = config.CALSYNC_SHUTDOWN_TIMEOUT_MS;
+  const started = Date.now();
+  await Promise.race([server.shutdown(), delay(deadline)]);
+  const left = Math.max(0, deadline - (Date.now() - started));
+  await scheduler?.stop(left);
+  await database?.close().catch((error) => log.error("Cannot close the database", { error }));
+  removeSignals();
+  log.info("Stopped", { exit_code: exitCode });
+  return exitCode;
+}

@@ -1,0 +1,190 @@
+/** @module The claim loop: wakes on NOTIFY or a timer, claims due connections, runs them bounded. */
+import { delay } from "../async/delay.ts";
+import { type Sql, withDeadline } from "../db/client.ts";
+import { claimDueConnections, type ClaimedConnection, SYNC_CHANNEL } from "../db/connections.ts";
+import { logger } from "../log/setup.ts";
+import type { Metrics } from "../metrics.ts";
+import { backoffDelayMs } from "../sync/backoff.ts";
+
+/** What the scheduler needs; `runSync` never throws (it records its own outcome). */
+export type SchedulerDeps = {
+  sql: Sql;
+  metrics: Metrics;
+  replicaId: string;
+  concurrency: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  allowlist: readonly string[] | null;
+  dbDeadlineMs: number;
+  runSync: (connection: ClaimedConnection, signal: AbortSignal) => Promise<unknown>;
+  /** Periodic housekeeping (gauges, pruning); failures are logged and counted, never fatal. */
+  maintenance?: { intervalMs: number; run: (signal: AbortSignal) => Promise<void> };
+};
+
+/** A running scheduler. */
+export type Scheduler = {
+  /** Claims at once instead of waiting for the next poll. */
+  wake(): void;
+  /** Stops claiming, waits up to `graceMs` for running syncs, then cancels the rest. */
+  stop(graceMs: number): Promise<void>;
+};
+
+const log = logger("scheduler");
+
+/** Starts the scheduler loop; it survives database outages of any length. */
+export function startScheduler(deps: SchedulerDeps): Scheduler {
+  const stopping = new AbortController();
+  const cancelRuns = new AbortController();
+  const running = new Set<Promise<unknown>>();
+  let wakeUp: (() => void) | null = null;
+  let woken = false;
+
+  function wake() {
+    woken = true;
+    wakeUp?.();
+  }
+
+  function waitForWake(ms: number): Promise<void> {
+    if (woken || stopping.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        stopping.signal.removeEventListener("abort", done);
+        wakeUp = null;
+        resolve();
+      }
+      wakeUp = done;
+      stopping.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  const listening = listenLoop(deps, stopping.signal, wake);
+
+  async function claimLoop() {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      woken = false;
+      const free = deps.concurrency - running.size;
+      if (free > 0) {
+        let claimed: ClaimedConnection[];
+        try {
+          claimed = await withDeadline(
+            claimDueConnections(deps.sql, {
+              limit: free,
+              leaseMs: deps.leaseMs,
+              ownerPrefix: `${deps.replicaId}/${crypto.randomUUID().slice(0, 8)}`,
+              allowlist: deps.allowlist,
+            }),
+            deps.dbDeadlineMs,
+            "Claim query",
+          );
+          if (failures > 0) {
+            log.info("Claiming works again after {failures} failures", { failures });
+          }
+          failures = 0;
+        } catch (error) {
+          failures++;
+          deps.metrics.schedulerErrors.inc({ operation: "claim" });
+          const wait = backoffDelayMs({
+            attempt: Math.min(failures, 20),
+            baseMs: 100,
+            maxMs: 10_000,
+          });
+          log.error("Cannot claim due connections; retrying in {retry_in_ms} ms", {
+            error,
+            kind: "database",
+            attempt: failures,
+            retry_in_ms: wait,
+          });
+          await delay(wait, stopping.signal);
+          continue;
+        }
+        for (const connection of claimed) {
+          const run = deps.runSync(connection, cancelRuns.signal).catch((error) => {
+            log.error("Sync run threw unexpectedly", { connection_id: connection.id, error });
+          }).finally(() => {
+            running.delete(run);
+            wake();
+          });
+          running.add(run);
+        }
+        // A full batch means more may be due right now.
+        if (claimed.length === free) continue;
+      }
+      await waitForWake(deps.pollIntervalMs);
+    }
+  }
+
+  const loop = claimLoop();
+  const housekeeping = deps.maintenance
+    ? maintenanceLoop(deps, stopping.signal)
+    : Promise.resolve();
+
+  return {
+    wake,
+    async stop(graceMs: number) {
+      stopping.abort();
+      await loop;
+      if (running.size > 0) {
+        log.info("Waiting up to {grace_ms} ms for {running} running syncs", {
+          grace_ms: graceMs,
+          running: running.size,
+        });
+        const timer = delay(graceMs);
+        await Promise.race([Promise.allSettled([...running]), timer]);
+        cancelRuns.abort();
+        await Promise.allSettled([...running]);
+      }
+      await Promise.allSettled([listening, housekeeping]);
+    },
+  };
+}
+
+async function listenLoop(deps: SchedulerDeps, signal: AbortSignal, wake: () => void) {
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      // postgres.js re-establishes LISTEN after a reconnect and calls onlisten again; we poll
+      // then, because notifications sent while disconnected are gone.
+      const subscription = await deps.sql.listen(SYNC_CHANNEL, () => wake(), () => {
+        log.debug("Listening for sync requests");
+        wake();
+      });
+      failures = 0;
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await subscription.unlisten().catch(() => {});
+      return;
+    } catch (error) {
+      failures++;
+      deps.metrics.schedulerErrors.inc({ operation: "listen" });
+      const wait = backoffDelayMs({ attempt: Math.min(failures, 20), baseMs: 200, maxMs: 15_000 });
+      log.error(
+        "Cannot LISTEN for sync requests; polling meanwhile, retrying in {retry_in_ms} ms",
+        {
+          error,
+          kind: "database",
+          attempt: failures,
+          retry_in_ms: wait,
+        },
+      );
+      await delay(wait, signal);
+    }
+  }
+}
+
+async function maintenanceLoop(deps: SchedulerDeps, signal: AbortSignal) {
+  const maintenance = deps.maintenance!;
+  while (!signal.aborted) {
+    try {
+      await withDeadline(maintenance.run(signal), deps.dbDeadlineMs, "Maintenance");
+    } catch (error) {
+      deps.metrics.schedulerErrors.inc({ operation: "maintenance" });
+      log.error("Maintenance failed; retrying next interval", { error, kind: "database" });
+    }
+    await delay(maintenance.intervalMs, signal);
+  }
+}
