@@ -74,6 +74,24 @@ export async function withDatabase<T>(
   }
 }
 
+const REQUIRED: Record<string, string[]> = {
+  "providers add": ["kind", "name"],
+  "providers allowlist": ["provider"],
+  "connections add": ["provider", "calendar", "refresh-token"],
+  "connections reauth": ["connection", "refresh-token"],
+  "connections remove": ["connection"],
+  "sync": ["connection"],
+};
+
+/** Checks a command's options before any database work, so bad input never waits on a server. */
+function validateOptions(key: string, options: CommandOptions): void {
+  for (const name of REQUIRED[key] ?? []) required(options, name);
+  if (key === "providers add" && options.kind !== "google" && options.kind !== "microsoft") {
+    throw new UsageError(`--kind must be google or microsoft, got "${options.kind}"`);
+  }
+  if (typeof options.connection === "string") uuid(options.connection, "connection");
+}
+
 /** Runs a database command; returns nothing, throws UsageError/CommandError on failure. */
 export async function runCommand(
   config: Config,
@@ -101,8 +119,8 @@ export async function runCommand(
     }
     return;
   }
-  const handlers: Record<string, (database: Database) => Promise<void>> = {
-    "providers add": async ({ sql }) => {
+  const handlers: Record<string, () => (database: Database) => Promise<void>> = {
+    "providers add": () => async ({ sql }) => {
       const kind = required(options, "kind");
       if (kind !== "google" && kind !== "microsoft") {
         throw new UsageError(`--kind must be google or microsoft, got "${kind}"`);
@@ -122,11 +140,11 @@ export async function runCommand(
         throw error;
       }
     },
-    "providers list": async ({ sql }) => {
+    "providers list": () => async ({ sql }) => {
       const rows = await listProviders(sql);
       emit(io, json, rows, formatTable(rows, ["id", "kind", "name", "allowlisted"]));
     },
-    "providers allowlist": async ({ sql }) => {
+    "providers allowlist": () => async ({ sql }) => {
       const provider = await findProvider(sql, required(options, "provider"));
       if (!provider) throw new CommandError(`No provider "${options.provider}"`);
       const allowlisted = options.off !== true;
@@ -138,7 +156,7 @@ export async function runCommand(
         `${provider.name}: allowlisted=${allowlisted}\n`,
       );
     },
-    "connections add": async ({ sql }) => {
+    "connections add": () => async ({ sql }) => {
       const provider = await findProvider(sql, required(options, "provider"));
       if (!provider) throw new CommandError(`No provider "${options.provider}"`);
       const calendar = required(options, "calendar");
@@ -159,7 +177,7 @@ export async function runCommand(
         throw error;
       }
     },
-    "connections list": async ({ sql }) => {
+    "connections list": () => async ({ sql }) => {
       const rows = await listConnectionStatus(sql);
       emit(
         io,
@@ -178,25 +196,25 @@ export async function runCommand(
         ]),
       );
     },
-    "connections reauth": async ({ sql }) => {
+    "connections reauth": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
       const ok = await reauthorizeConnection(sql, id, required(options, "refresh-token"));
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, status: "active" }, `Connection ${id} re-authorised; sync requested\n`);
     },
-    "connections remove": async ({ sql }) => {
+    "connections remove": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
       const ok = await deleteConnection(sql, id);
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, removed: true }, `Connection ${id} removed with its events\n`);
     },
-    "sync": async ({ sql }) => {
+    "sync": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
       const ok = await requestSync(sql, id, { force: options.force === true });
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, sync_requested: true }, `Sync requested for connection ${id}\n`);
     },
-    "status": async ({ sql }) => {
+    "status": () => async ({ sql }) => {
       let providerId: string | undefined;
       if (typeof options.provider === "string") {
         const provider = await findProvider(sql, options.provider);
@@ -238,5 +256,6 @@ export async function runCommand(
   };
   const handler = handlers[key];
   if (!handler) throw new UsageError(`Unknown command "${key}"`);
-  await withDatabase(config, handler);
+  validateOptions(key, options);
+  await withDatabase(config, handler());
 }

@@ -1,5 +1,6 @@
 /** @module Applies numbered SQL migrations, each in its own transaction, under an advisory lock. */
 import type { Sql } from "./client.ts";
+import { inTransaction } from "./transaction.ts";
 
 /** One migration file. */
 export type Migration = { version: number; name: string; sql: string; checksum: string };
@@ -62,7 +63,7 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
 /** Applies every pending migration; a changed, already-applied file stops with MigrationError. */
 export async function migrate(sql: Sql, migrations?: Migration[]): Promise<MigrationResult> {
   const files = migrations ?? await readMigrations();
-  await sql.begin(async (tx) => {
+  await inTransaction(sql, async (tx) => {
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
     await tx`
       create table if not exists calsync_migrations (
@@ -76,7 +77,7 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<Migra
   for (const migration of files) {
     // Each migration runs in its own transaction holding the lock, so two replicas starting
     // together apply it once and the second sees it recorded.
-    await sql.begin(async (tx) => {
+    await inTransaction(sql, async (tx) => {
       await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
       const [row] = await tx<{ checksum: string; name: string }[]>`
         select checksum, name from calsync_migrations where version = ${migration.version}`;

@@ -10,6 +10,7 @@ import {
 } from "../db/connections.ts";
 import { deleteEvents, type MirroredEvent, sweepEvents, upsertEvents } from "../db/events.ts";
 import { type Sql, withDeadline } from "../db/client.ts";
+import { inTransaction } from "../db/transaction.ts";
 import type { ProviderKind } from "../db/providers.ts";
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics.ts";
@@ -159,7 +160,7 @@ async function syncPages(
       const { upserts, deletes } = lastChangePerEvent(buffer);
       const sweepGeneration = page.done ? cursor.fullSyncGeneration : null;
       const committed = await withDeadline(
-        deps.sql.begin(async (tx) => {
+        inTransaction(deps.sql, async (tx) => {
           await fenceLease(tx, connection, deps.leaseMs);
           const up = await upsertEvents(tx, connection.id, upserts, cursor.fullSyncGeneration ?? 0);
           let down = await deleteEvents(tx, connection.id, deletes);
