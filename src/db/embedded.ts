@@ -35,7 +35,7 @@ export async function startEmbeddedPostgres(
   const fail = (what: string, cause: unknown) =>
     new Error(
       `Cannot start embedded PostgreSQL in "${options.dataDir}": ${what}: ${messageOf(cause)}`,
-      { cause },
+      cause instanceof Error ? { cause } : undefined,
     );
   if (options.port !== undefined && !isPort(options.port)) {
     throw fail("invalid port", `'port' must be an integer from 1 to 65535: got ${options.port}`);
@@ -95,6 +95,10 @@ export async function startEmbeddedPostgres(
     });
   }
 
+  // pg_ctl starts the server rather than the library's start(): that one keeps a pipe to the
+  // server's stderr for its whole life (a leak to the test sanitizers whenever it logs), waits
+  // forever if the ready line never comes, and rejects without a reason when the server exits.
+  // pg_ctl waits for readiness with a timeout and leaves no handle behind in this process.
   for (let attempt = 1;; attempt++) {
     const port = options.port ?? freeLoopbackPort();
     // pg_ctl appends to this file; a fresh one holds only this attempt's errors.
@@ -115,6 +119,10 @@ export async function startEmbeddedPostgres(
         ms: Math.round(performance.now() - started),
       });
       return handleFor(server, port, pid, log);
+    }
+    // On a timeout the server may still come up later; it must not outlive this failure.
+    if (/did not start in time/.test(result.output)) {
+      await pgCtl(server, ["stop", "--wait", "--mode=immediate"]);
     }
     const failure = await startupFailure(dataDir);
     // The port was free when probed, but another process may have bound it since.
@@ -146,7 +154,6 @@ function handleFor(
   globalThis.addEventListener("unload", onUnload);
   let stopping: Promise<void> | undefined;
   const stop = async () => {
-    globalThis.removeEventListener("unload", onUnload);
     const result = await pgCtl(server, [
       "stop",
       "--wait",
@@ -159,6 +166,7 @@ function handleFor(
         `Cannot stop embedded PostgreSQL in "${server.dataDir}": pg_ctl stop failed: ${result.output}`,
       );
     }
+    globalThis.removeEventListener("unload", onUnload);
     log("Stopped embedded PostgreSQL", { dataDir: server.dataDir, port });
   };
   return {
