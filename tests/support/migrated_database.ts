@@ -4,19 +4,21 @@ import { migrate } from "../../src/db/migrate.ts";
 import { createTestDatabase } from "./test_database.ts";
 
 /** A migrated test database; `close()` ends the pool and drops the database. */
-export type MigratedDatabase = { sql: Sql; url: string; close(): Promise<void> };
+export type MigratedDatabase = {
+  sql: Sql;
+  url: string;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+};
 
 /** Creates and migrates a database of its own for one test file or test. */
 export async function createMigratedDatabase(prefix?: string): Promise<MigratedDatabase> {
   const database = await createTestDatabase(prefix);
   const sql = openSql(database.url, { max: 8, statementTimeoutMs: 10_000 });
   await migrate(sql);
-  return {
-    sql,
-    url: database.url,
-    async close() {
-      await sql.end({ timeout: 1 });
-      await database.drop();
-    },
+  const close = async () => {
+    await sql.end({ timeout: 1 });
+    await database.drop();
   };
+  return { sql, url: database.url, close, [Symbol.asyncDispose]: close };
 }
