@@ -1,6 +1,6 @@
 /** @module calsync's entry point: parses the command line and wires the parts together. */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./src/config/config.ts";
+import { ConfigError, loadConfig, readEnv } from "./src/config/config.ts";
 import { CommandError, runCommand, UsageError } from "./src/cli/commands.ts";
 import { USAGE } from "./src/cli/usage.ts";
 import { logger, setupLogging } from "./src/log/setup.ts";
@@ -47,7 +47,7 @@ export async function main(args: string[]): Promise<number> {
   const command = parsed.positionals.length === 0 ? ["serve"] : parsed.positionals;
   let config;
   try {
-    config = loadConfig(Deno.env.toObject());
+    config = loadConfig(readEnv());
   } catch (error) {
     if (error instanceof ConfigError) {
       writeErr(`calsync: ${error.message}\n`);

@@ -118,6 +118,14 @@ export class ConfigError extends Error {
   }
 }
 
+/** Every environment variable calsync reads (the compiled binary is granted exactly these). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
+/** Reads calsync's variables one by one, so only they need `--allow-env`. */
+export function readEnv(): Record<string, string | undefined> {
+  return Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, Deno.env.get(name)]));
+}
+
 /** Parses the environment into a frozen config, or throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, string> = {};

@@ -67,9 +67,16 @@ export async function fetchProviderJson(
     throw new SyncFailure(
       {
         kind: "network",
-        message: `Cannot reach ${options.provider}: ${(error as Error).message}`,
+        message: `Cannot reach ${options.provider}: ${describeFetchError(error)}`,
       },
       { cause: error },
     );
   }
+}
+
+/** Deno's fetch says only "fetch failed"; the reason (refused, reset, DNS) is in `cause`. */
+function describeFetchError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : "";
+  return cause && !message.includes(cause) ? `${message}: ${cause}` : message;
 }
