@@ -36,7 +36,8 @@ export type GraphSubscriptionError = { status: number; code: string; message: st
 
 /** Limits and compressed timings; Graph's real ones are 10 s, 3 s and retries for 4 hours. */
 export type GraphSubscriptionOptions = {
-  origin: string;
+  /** Read lazily: the listener (and so its port) starts after these options are checked. */
+  origin: () => string;
   tenantId: string;
   userId: string;
   maxSubscriptionMinutes: number;
@@ -295,7 +296,7 @@ export function createGraphSubscriptions(
       const expiresAt = checkExpiration(request.expirationDateTime);
       if (typeof expiresAt !== "number") return expiresAt;
       const subscription: GraphSubscription = {
-        "@odata.context": `${options.origin}/v1.0/$metadata#subscriptions/$entity`,
+        "@odata.context": `${options.origin()}/v1.0/$metadata#subscriptions/$entity`,
         id: crypto.randomUUID(),
         resource: request.resource.replace(/^\//, ""),
         applicationId: "24d3b144-21ae-4080-943f-7067b395b913",
