@@ -3,7 +3,7 @@ import { startDaemon } from "./support/daemon.ts";
 import { createTestDatabase } from "./support/test_database.ts";
 import { startFaultProxy } from "../drills/fault_proxy.ts";
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -79,7 +79,7 @@ Deno.test("/metrics passes promtool check metrics (when promtool is installed)",
 });
 
 Deno.test("serve keeps retrying an unreachable database, says 503 on /readyz, and stops cleanly", async () => {
-  const port = await freePort();
+  const port = freePort();
   const daemon = await startDaemon({
     DATABASE_URL: `postgres://calsync:topsecret@127.0.0.1:${port}/nowhere`,
     DB_CONNECT_TIMEOUT_MS: "500",
