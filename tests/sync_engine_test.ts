@@ -235,3 +235,121 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
     await listener.end({ timeout: 1 });
   }
 });
+
+Deno.test("stopping the scheduler cancels running syncs, releases their leases and counts no failure", async () => {
+  await using db = await createMigratedDatabase("shutdown_release");
+  await using google = startFakeGoogle();
+  google.addRefreshToken("rt");
+  const harness = createHarness(db.sql, {
+    GOOGLE_API_BASE_URL: google.baseUrl,
+    GOOGLE_TOKEN_URL: google.tokenUrl,
+    SYNC_HTTP_TIMEOUT_MS: "60000",
+  });
+  const id = await harness.addConnection({
+    kind: "google",
+    calendar: "primary",
+    refreshToken: "rt",
+  });
+  google.setFault({ kind: "hang" }, { target: "api" });
+  const pool = openSql(db.url, { max: 2 });
+  const scheduler = startScheduler({
+    sql: pool,
+    metrics: harness.metrics,
+    replicaId: "stopping",
+    concurrency: 1,
+    pollIntervalMs: 50,
+    leaseMs: 60_000,
+    allowlist: null,
+    dbDeadlineMs: 10_000,
+    runSync: (connection, signal) => runSync(harness.deps, connection, signal),
+  });
+  try {
+    await waitFor(() => google.countRequests((r) => r.path.endsWith("/events")) === 1, {
+      what: "the sync to reach the hung provider",
+    });
+    assert((await connectionRow(db.sql, id)).lease_owner !== null, "no lease while syncing");
+  } finally {
+    await scheduler.stop(100);
+    await pool.end({ timeout: 1 });
+  }
+  const row = await connectionRow(db.sql, id);
+  assertEquals([row.lease_owner, row.error_count, row.sync_needed, row.backoff_until], [
+    null,
+    0,
+    true,
+    null,
+  ]);
+  assertEquals(await counterValue(harness.metrics, "calendar_sync_failures_total", {}), 0);
+  assertEquals(
+    await counterValue(harness.metrics, "calendar_sync_runs_total", { outcome: "cancelled" }),
+    1,
+  );
+});
+
+Deno.test("the scheduler survives a database outage, re-LISTENs and catches up by polling", async () => {
+  await using db = await createMigratedDatabase("db_outage");
+  await using google = startFakeGoogle();
+  google.addRefreshToken("rt");
+  const target = new URL(db.url);
+  const proxy = await startFaultProxy({
+    targetHostname: target.hostname,
+    targetPort: Number(target.port || 5432),
+  });
+  const pool = openSql(proxy.url(db.url), { max: 3, connectTimeoutMs: 500 });
+  const harness = createHarness(pool, {
+    GOOGLE_API_BASE_URL: google.baseUrl,
+    GOOGLE_TOKEN_URL: google.tokenUrl,
+  });
+  const id = await harness.addConnection({
+    kind: "google",
+    calendar: "primary",
+    refreshToken: "rt",
+  });
+  const scheduler = startScheduler({
+    sql: pool,
+    metrics: harness.metrics,
+    replicaId: "outage",
+    concurrency: 2,
+    // A long poll interval: only the reconnect's catch-up poll can find the request quickly.
+    pollIntervalMs: 30_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 2_000,
+    runSync: (connection, signal) => runSync(harness.deps, connection, signal),
+  });
+  try {
+    await waitFor(async () => (await connectionRow(db.sql, id)).last_success_at !== null, {
+      what: "the first sync",
+    });
+    await proxy.refuseNew(true);
+    proxy.resetAll();
+    // Requested while the daemon is cut off: its NOTIFY is lost to this replica.
+    google.putEvent("primary", { summary: "during the outage" });
+    await requestSync(db.sql, id);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await proxy.refuseNew(false);
+    await waitFor(async () => (await connectionRow(db.sql, id)).sync_needed === false, {
+      timeoutMs: 20_000,
+      what: "the sync requested during the outage",
+    });
+    assertEquals(await mirror(db.sql, id), expected(google.liveEvents("primary")));
+    // A claim attempted during an outage fails, is counted, and the loop goes on.
+    await proxy.refuseNew(true);
+    proxy.resetAll();
+    scheduler.wake();
+    await waitFor(
+      async () => await counterValue(harness.metrics, "calendar_scheduler_errors_total", {}) >= 1,
+      { what: "a counted claim failure" },
+    );
+    await proxy.refuseNew(false);
+    await requestSync(db.sql, id);
+    await waitFor(async () => (await connectionRow(db.sql, id)).sync_needed === false, {
+      timeoutMs: 20_000,
+      what: "a sync after the second outage",
+    });
+  } finally {
+    await scheduler.stop(1_000);
+    await pool.end({ timeout: 1 });
+    await proxy.close();
+  }
+});

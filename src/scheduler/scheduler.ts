@@ -147,8 +147,11 @@ async function listenLoop(deps: SchedulerDeps, signal: AbortSignal, wake: () => 
     try {
       // postgres.js re-establishes LISTEN after a reconnect and calls onlisten again; we poll
       // then, because notifications sent while disconnected are gone.
+      let listens = 0;
       const subscription = await deps.sql.listen(SYNC_CHANNEL, () => wake(), () => {
-        log.debug("Listening for sync requests");
+        listens++;
+        if (listens === 1) log.debug("Listening for sync requests");
+        else log.info("LISTEN re-established after a reconnect; polling to catch up");
         wake();
       });
       failures = 0;
