@@ -1,4 +1,6 @@
-/** @module Periodic housekeeping: the connection-state gauge and dedupe-key pruning. */
+/** @module Periodic housekeeping: the connection-state gauge, dedupe-key pruning, channels. */
+import type { ChannelDeps } from "../channels/channel_deps.ts";
+import { runChannelMaintenance } from "../channels/channel_maintenance.ts";
 import type { Sql } from "../db/client.ts";
 import { countConnectionsByState } from "../db/connections.ts";
 import { pruneDedupeKeys } from "../db/dedupe_keys.ts";
@@ -7,12 +9,17 @@ import type { Metrics } from "../metrics.ts";
 
 const log = logger("maintenance");
 
-/** Refreshes gauges and prunes expired dedupe keys, a few small batches per call. */
+/**
+ * Refreshes gauges, prunes expired dedupe keys (a few small batches per call), then creates,
+ * renews and stops push channels when `channels` is given.
+ */
 export async function runMaintenance(
-  deps: { sql: Sql; metrics: Metrics; dedupeTtlMs: number },
+  deps: { sql: Sql; metrics: Metrics; dedupeTtlMs: number; channels?: ChannelDeps },
   signal: AbortSignal,
 ): Promise<void> {
   const counts = await countConnectionsByState(deps.sql);
+  // Refreshed here too, not only by /readyz probes, so the gauge is right without a prober.
+  deps.metrics.databaseUp.set(1);
   for (const [state, value] of Object.entries(counts)) {
     deps.metrics.connections.set({ state }, value);
   }
@@ -23,4 +30,5 @@ export async function runMaintenance(
     if (removed < 1_000) break;
   }
   if (pruned > 0) log.info("Pruned {pruned} expired webhook dedupe keys", { pruned });
+  if (deps.channels && !signal.aborted) await runChannelMaintenance(deps.channels, signal);
 }

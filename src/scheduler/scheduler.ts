@@ -186,6 +186,7 @@ async function maintenanceLoop(deps: SchedulerDeps, signal: AbortSignal) {
       await withDeadline(maintenance.run(signal), deps.dbDeadlineMs, "Maintenance");
     } catch (error) {
       deps.metrics.schedulerErrors.inc({ operation: "maintenance" });
+      deps.metrics.databaseUp.set(0);
       log.error("Maintenance failed; retrying next interval", { error, kind: "database" });
     }
     await delay(maintenance.intervalMs, signal);
