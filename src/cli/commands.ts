@@ -1,4 +1,6 @@
 /** @module Operator commands that talk to the database and exit. */
+import { createChannelDeps } from "../channels/channel_deps.ts";
+import { stopConnectionChannels } from "../channels/stop_channels.ts";
 import type { Config } from "../config/config.ts";
 import {
   deleteConnection,
@@ -15,6 +17,8 @@ import {
   type ProviderKind,
   setProviderAllowlisted,
 } from "../db/providers.ts";
+import { logger } from "../log/setup.ts";
+import { createMetrics } from "../metrics.ts";
 import { type Database, openDatabase, probeDatabase } from "../runtime/database.ts";
 import { formatTable } from "./format.ts";
 
@@ -204,6 +208,15 @@ export async function runCommand(
     },
     "connections remove": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
+      // Best effort: a channel left running keeps notifying until it expires, nothing worse.
+      await stopConnectionChannels(createChannelDeps(config, sql, createMetrics()), id, {
+        signal: AbortSignal.timeout(config.SYNC_HTTP_TIMEOUT_MS * 3),
+      }).catch((error) =>
+        logger("cli").warn("Cannot stop the channels of connection {connection_id}", {
+          connection_id: id,
+          error_message: (error as Error).message,
+        })
+      );
       const ok = await deleteConnection(sql, id);
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, removed: true }, `Connection ${id} removed with its events\n`);

@@ -1,5 +1,126 @@
-/** @module SQL for `webhook_dedupe_keys`. */
+/** @module SQL for `webhook_dedupe_keys`: recording webhook deliveries once, and pruning. */
 import type { Sql } from "./client.ts";
+import { SYNC_CHANNEL } from "./connections.ts";
+
+/** What recording one delivery did. */
+export type RecordOutcome = "accepted" | "duplicate" | "unknown_channel";
+
+/**
+ * Records one Google change notification in one statement (one statement is one transaction,
+ * and round trips are the cost): inserts the dedupe key if the channel is still known and, only
+ * if the key is new, requests a sync exactly as `requestSync` does (request counter, `sync_needed`,
+ * `due_at` respecting a backoff or a running sync's lease) and NOTIFYs the scheduler.
+ */
+export async function recordGoogleNotification(
+  sql: Sql,
+  input: { key: string; channelId: string },
+): Promise<RecordOutcome> {
+  const [row] = await sql<{ known: boolean; fresh: boolean; notified: number }[]>`
+    with channel as (
+      select connection_id from webhook_channels
+      where provider = 'google' and channel_id = ${input.channelId}
+    ),
+    inserted as (
+      insert into webhook_dedupe_keys (key, provider, connection_id)
+      select ${input.key}, 'google', connection_id from channel
+      on conflict (key) do nothing
+      returning connection_id
+    ),
+    requested as (
+      update external_calendar_connections c set
+        sync_requested_seq = c.sync_requested_seq + 1,
+        due_at = case
+          when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
+          else greatest(now(), coalesce(c.backoff_until, now())) end,
+        sync_needed = true,
+        updated_at = now()
+      from inserted
+      where c.id = inserted.connection_id
+      returning c.id
+    )
+    select
+      exists (select 1 from channel) as known,
+      exists (select 1 from inserted) as fresh,
+      -- An aggregate's argument is evaluated for every row, so each requested row is notified.
+      (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r)::int as notified`;
+  if (!row.known) return "unknown_channel";
+  return row.fresh ? "accepted" : "duplicate";
+}
+
+/** One validated Graph notification: its dedupe key and what a new one asks for. */
+export type GraphRecord = {
+  key: string;
+  subscriptionId: string;
+  /** sync: a change; full_sync: `missed`; renew/recreate: lifecycle work for the maintenance pass. */
+  action: "sync" | "full_sync" | "renew" | "recreate";
+};
+
+/**
+ * Records a whole Graph batch in one statement. For each item whose subscription is known and
+ * whose key is new: `sync` and `full_sync` request a sync of its connection (once per connection,
+ * `full_sync` also clears the cursor so the next sync is a full one); `renew` and `recreate` mark
+ * the subscription for the maintenance pass, which talks to Graph outside the request. Returns
+ * the keys whose subscription is known and the keys that were new.
+ */
+export async function recordGraphNotifications(
+  sql: Sql,
+  records: readonly GraphRecord[],
+): Promise<{ known: Set<string>; fresh: Set<string> }> {
+  if (records.length === 0) return { known: new Set(), fresh: new Set() };
+  const keys = records.map((r) => r.key);
+  const subscriptions = records.map((r) => r.subscriptionId);
+  const actions = records.map((r) => r.action);
+  const [row] = await sql<{ known: string[]; fresh: string[]; notified: number }[]>`
+    with input as (
+      select distinct on (key) key, subscription_id, action
+      from unnest(${keys}::text[], ${subscriptions}::text[], ${actions}::text[])
+        as t(key, subscription_id, action)
+    ),
+    matched as (
+      select i.key, i.action, w.id as channel_row, w.connection_id
+      from input i
+      join webhook_channels w on w.provider = 'microsoft' and w.channel_id = i.subscription_id
+    ),
+    inserted as (
+      insert into webhook_dedupe_keys (key, provider, connection_id)
+      select key, 'microsoft', connection_id from matched
+      on conflict (key) do nothing
+      returning key
+    ),
+    fresh as (
+      select m.* from matched m join inserted i on i.key = m.key
+    ),
+    lifecycle as (
+      update webhook_channels w set
+        status = case when f.recreate then 'removed' else w.status end,
+        next_work_at = now()
+      from (select channel_row, bool_or(action = 'recreate') as recreate
+            from fresh where action in ('renew', 'recreate') group by channel_row) f
+      -- Only a live subscription is renewed or recreated; one being stopped is left to finish.
+      where w.id = f.channel_row and w.status = 'active'
+      returning w.id
+    ),
+    requested as (
+      update external_calendar_connections c set
+        sync_requested_seq = c.sync_requested_seq + 1,
+        sync_cursor = case when f.full_sync then null else c.sync_cursor end,
+        due_at = case
+          when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
+          else greatest(now(), coalesce(c.backoff_until, now())) end,
+        sync_needed = true,
+        updated_at = now()
+      from (select connection_id, bool_or(action = 'full_sync') as full_sync
+            from fresh where action in ('sync', 'full_sync') group by connection_id) f
+      where c.id = f.connection_id
+      returning c.id
+    )
+    select
+      coalesce((select array_agg(key) from matched), '{}') as known,
+      coalesce((select array_agg(key) from inserted), '{}') as fresh,
+      (select count(*) from lifecycle)::int
+        + (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r)::int as notified`;
+  return { known: new Set(row.known), fresh: new Set(row.fresh) };
+}
 
 /** Deletes up to `batchSize` keys older than `ttlMs`; small batches keep locks short. */
 export async function pruneDedupeKeys(sql: Sql, ttlMs: number, batchSize = 1_000): Promise<number> {

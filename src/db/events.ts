@@ -48,18 +48,18 @@ export async function upsertEvents(
       connection_id, external_event_id, etag, status, title, starts_at, ends_at, all_day,
       provider_updated_at, raw, sync_generation, synced_at)
     select ${connectionId}::uuid, t.id, t.etag, t.status, t.title, t.starts_at::timestamptz,
-      t.ends_at::timestamptz, t.all_day::boolean, t.updated::timestamptz, t.raw::jsonb,
+      t.ends_at::timestamptz, t.all_day::boolean, t.updated::timestamptz, t.raw,
       ${generation}, now()
-    from unnest(
-      ${rows.map((r) => r.externalEventId)}::text[],
-      ${rows.map((r) => r.etag)}::text[],
-      ${rows.map((r) => r.status)}::text[],
-      ${rows.map((r) => r.title)}::text[],
-      ${rows.map((r) => r.startsAt)}::text[],
-      ${rows.map((r) => r.endsAt)}::text[],
-      ${rows.map((r) => String(r.allDay))}::text[],
-      ${rows.map((r) => r.providerUpdatedAt)}::text[],
-      ${rows.map((r) => JSON.stringify(r.raw))}::text[]
+    from rows from (
+      unnest(${rows.map((r) => r.externalEventId)}::text[]),
+      unnest(${rows.map((r) => r.etag)}::text[]),
+      unnest(${rows.map((r) => r.status)}::text[]),
+      unnest(${rows.map((r) => r.title)}::text[]),
+      unnest(${rows.map((r) => r.startsAt)}::text[]),
+      unnest(${rows.map((r) => r.endsAt)}::text[]),
+      unnest(${rows.map((r) => String(r.allDay))}::text[]),
+      unnest(${rows.map((r) => r.providerUpdatedAt)}::text[]),
+      jsonb_array_elements(${JSON.stringify(rows.map((r) => r.raw))}::text::jsonb)
     ) as t(id, etag, status, title, starts_at, ends_at, all_day, updated, raw)
     on conflict (connection_id, external_event_id) do update set
       etag = excluded.etag, status = excluded.status, title = excluded.title,

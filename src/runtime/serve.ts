@@ -1,6 +1,7 @@
 /** @module `calsync serve`: HTTP first, then the database (retried), then the scheduler. */
 import type { Hono } from "hono";
 import { delay } from "../async/delay.ts";
+import { createChannelDeps } from "../channels/channel_deps.ts";
 import type { Config } from "../config/config.ts";
 import { withDeadline } from "../db/client.ts";
 import { migrate, MigrationError, pendingMigrations, readMigrations } from "../db/migrate.ts";
@@ -100,6 +101,10 @@ export async function serve(
     if (!shutdown.signal.aborted) {
       const db = database;
       const syncDeps = createSyncDeps(config, db.sql, metrics);
+      // Channel work shares the sync engine's token cache; it needs CALSYNC_PUBLIC_URL.
+      const channels = config.CALSYNC_PUBLIC_URL
+        ? createChannelDeps(config, db.sql, metrics, { tokens: syncDeps.tokens })
+        : undefined;
       scheduler = startScheduler({
         sql: db.sql,
         metrics,
@@ -114,7 +119,7 @@ export async function serve(
           intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
           run: (signal) =>
             runMaintenance(
-              { sql: db.sql, metrics, dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL },
+              { sql: db.sql, metrics, dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL, channels },
               signal,
             ),
         },

@@ -1,5 +1,56 @@
 /** @module Mounts the provider webhook endpoints on the HTTP app. */
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Sql } from "../db/client.ts";
+import type { Metrics } from "../metrics.ts";
 import type { RouteInstaller } from "../runtime/serve.ts";
+import { type ChannelLookup, createChannelLookup } from "./channel_lookup.ts";
+import { handleGoogleWebhook } from "./google_webhook.ts";
+import { handleMicrosoftWebhook } from "./microsoft_webhook.ts";
+import type { WebhookDeps } from "./webhook_deps.ts";
 
-/** Installs `/webhooks/google` and `/webhooks/microsoft` (filled in by the webhooks work). */
-export const installWebhookRoutes: RouteInstaller = () => {};
+// Google notifications have no body; anything sizeable is not from Google.
+const GOOGLE_MAX_BODY_BYTES = 4_096;
+
+/** Adds `/webhooks/google` and `/webhooks/microsoft` (every method, so others get a 405). */
+export function mountWebhooks(
+  app: Hono,
+  options: {
+    sql: () => Sql | null;
+    metrics: Metrics;
+    deadlineMs: number;
+    lookup?: ChannelLookup;
+  },
+): void {
+  const deps: WebhookDeps = {
+    sql: options.sql,
+    metrics: options.metrics,
+    deadlineMs: options.deadlineMs,
+    lookup: options.lookup ?? createChannelLookup(),
+  };
+  app.all(
+    "/webhooks/google",
+    bodyLimit({
+      maxSize: GOOGLE_MAX_BODY_BYTES,
+      onError: (c) => {
+        deps.metrics.webhookNotifications.inc({ provider: "google", result: "rejected" });
+        return c.json({
+          error: "payload_too_large",
+          message:
+            `Google notifications have no body; got more than ${GOOGLE_MAX_BODY_BYTES} bytes`,
+        }, 413);
+      },
+    }),
+    (c) => handleGoogleWebhook(deps, c),
+  );
+  app.all("/webhooks/microsoft", (c) => handleMicrosoftWebhook(deps, c));
+}
+
+/** Installs the webhook endpoints on the daemon's app (the `serve` RouteInstaller hook). */
+export const installWebhookRoutes: RouteInstaller = (app, deps) => {
+  mountWebhooks(app, {
+    sql: () => deps.database()?.sql ?? null,
+    metrics: deps.metrics,
+    deadlineMs: deps.config.WEBHOOK_RESPONSE_DEADLINE_MS,
+  });
+};

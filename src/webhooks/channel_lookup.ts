@@ -1,0 +1,51 @@
+/** @module Remembers channel secrets briefly, so a delivery usually costs one database statement. */
+import type { Sql } from "../db/client.ts";
+import type { ProviderKind } from "../db/providers.ts";
+import { type ChannelIdentity, findChannels } from "../db/webhook_channels.ts";
+
+/** Finds channels by provider channel id; cached hits skip the database. */
+export type ChannelLookup = {
+  find(
+    sql: Sql,
+    provider: ProviderKind,
+    channelIds: readonly string[],
+  ): Promise<Map<string, ChannelIdentity>>;
+};
+
+/**
+ * Creates the cache. Only channels that exist are cached: a channel's id and secret never
+ * change, and a stale entry for a channel deleted since is harmless because the recording
+ * statement finds the channel row again and records nothing without it. Unknown ids always go
+ * to the database, so a channel created by another replica is found at once.
+ */
+export function createChannelLookup(
+  options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
+): ChannelLookup {
+  const ttlMs = options.ttlMs ?? 60_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { identity: ChannelIdentity; until: number }>();
+
+  return {
+    async find(sql, provider, channelIds) {
+      const found = new Map<string, ChannelIdentity>();
+      const missing: string[] = [];
+      const time = now();
+      for (const id of new Set(channelIds)) {
+        const hit = cache.get(`${provider}:${id}`);
+        if (hit && hit.until > time) found.set(id, hit.identity);
+        else missing.push(id);
+      }
+      if (missing.length === 0) return found;
+      for (const identity of await findChannels(sql, provider, missing)) {
+        found.set(identity.channelId, identity);
+        const key = `${provider}:${identity.channelId}`;
+        cache.delete(key);
+        // Map iteration order is insertion order, so the first key is the oldest entry.
+        if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
+        cache.set(key, { identity, until: time + ttlMs });
+      }
+      return found;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/** @module What the webhook handlers need, and the small helpers they share. */
+import type { Context } from "hono";
+import type { Sql } from "../db/client.ts";
+import type { ProviderKind } from "../db/providers.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ChannelLookup } from "./channel_lookup.ts";
+
+/** Dependencies of both webhook endpoints. */
+export type WebhookDeps = {
+  /** The pool, or null while the database is not open yet (answered 503). */
+  sql: () => Sql | null;
+  metrics: Metrics;
+  lookup: ChannelLookup;
+  /** Client-side budget for all database work of one delivery (Graph wants 2xx within 3 s). */
+  deadlineMs: number;
+};
+
+/** A delivery's result label on `calendar_webhook_notifications_total`. */
+export type WebhookResult = "accepted" | "duplicate" | "rejected" | "unavailable" | "ignored";
+
+/** Counts `n` notifications with one result. */
+export function count(
+  deps: WebhookDeps,
+  provider: ProviderKind,
+  result: WebhookResult,
+  n = 1,
+): void {
+  if (n > 0) deps.metrics.webhookNotifications.inc({ provider, result }, n);
+}
+
+/** A JSON error answer; `message` never contains a secret. */
+export function problem(
+  c: Context,
+  status: 400 | 403 | 405 | 413 | 415 | 503,
+  error: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return c.json({ error, message }, status, headers);
+}
+
+/** The time left of a delivery's database budget, never less than 1 ms. */
+export function remaining(startedAt: number, deadlineMs: number): number {
+  return Math.max(1, deadlineMs - (performance.now() - startedAt));
+}
+
+/** True for `application/json` with any parameters (Google adds a bare `utf-8`). */
+export function isJsonContentType(value: string | null): boolean {
+  return value !== null && /^application\/json\s*(;.*)?$/i.test(value.trim());
+}
+
+/** The error's message and code, for log lines: never the error object, which may carry query data. */
+export function errorFields(error: unknown): { error_message: string; error_code: string | null } {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const code = (err as { code?: unknown }).code;
+  return { error_message: err.message, error_code: typeof code === "string" ? code : null };
+}
