@@ -128,19 +128,7 @@ export async function claimDueConnections(
   },
 ): Promise<ClaimedConnection[]> {
   const allow = options.allowlist === null ? null : [...options.allowlist];
-  const rows = await sql<
-    {
-      id: string;
-      provider_id: string;
-      kind: ProviderKind;
-      name: string;
-      external_calendar_id: string;
-      refresh_token: string;
-      sync_cursor: unknown;
-      error_count: number;
-      lease_owner: string;
-    }[]
-  >`
+  const rows = await sql<ClaimedRow[]>`
     with due as (
       select c.id from external_calendar_connections c
       join calendar_providers p on p.id = c.provider_id
@@ -163,7 +151,25 @@ export async function claimDueConnections(
     where c.id = due.id and p.id = c.provider_id
     returning c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
       c.sync_cursor, c.error_count, c.lease_owner`;
-  return rows.map((row) => ({
+  return rows.map(toClaimedConnection);
+}
+
+/** The columns a claim returns; shared by every statement that takes a connection's lease. */
+export type ClaimedRow = {
+  id: string;
+  provider_id: string;
+  kind: ProviderKind;
+  name: string;
+  external_calendar_id: string;
+  refresh_token: string;
+  sync_cursor: unknown;
+  error_count: number;
+  lease_owner: string;
+};
+
+/** Maps a claimed row to the run's view of its connection. */
+export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
+  return {
     id: row.id,
     providerId: row.provider_id,
     providerKind: row.kind,
@@ -173,7 +179,7 @@ export async function claimDueConnections(
     syncCursor: row.sync_cursor,
     errorCount: row.error_count,
     leaseOwner: row.lease_owner,
-  }));
+  };
 }
 
 /** First statement of every write transaction of a run: proves the lease and extends it. */

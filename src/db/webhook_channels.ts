@@ -1,6 +1,6 @@
 /** @module SQL for `webhook_channels`: Google watch channels and Graph subscriptions. */
 import type { Sql } from "./client.ts";
-import type { ClaimedConnection } from "./connections.ts";
+import { type ClaimedConnection, type ClaimedRow, toClaimedConnection } from "./connections.ts";
 import type { ProviderKind } from "./providers.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
@@ -189,19 +189,7 @@ export async function claimConnectionsForChannelWork(
 ): Promise<ClaimedConnection[]> {
   const allow = options.allowlist === null ? null : [...options.allowlist];
   const only = options.connectionId ?? null;
-  const rows = await sql<
-    {
-      id: string;
-      provider_id: string;
-      kind: ProviderKind;
-      name: string;
-      external_calendar_id: string;
-      refresh_token: string;
-      sync_cursor: unknown;
-      error_count: number;
-      lease_owner: string;
-    }[]
-  >`
+  const rows = await sql<ClaimedRow[]>`
     with due as (
       select c.id from external_calendar_connections c
       join calendar_providers p on p.id = c.provider_id
@@ -229,15 +217,5 @@ export async function claimConnectionsForChannelWork(
     where c.id = due.id and p.id = c.provider_id
     returning c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
       c.sync_cursor, c.error_count, c.lease_owner`;
-  return rows.map((row) => ({
-    id: row.id,
-    providerId: row.provider_id,
-    providerKind: row.kind,
-    providerName: row.name,
-    externalCalendarId: row.external_calendar_id,
-    refreshToken: row.refresh_token,
-    syncCursor: row.sync_cursor,
-    errorCount: row.error_count,
-    leaseOwner: row.lease_owner,
-  }));
+  return rows.map(toClaimedConnection);
 }

@@ -86,6 +86,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         } catch (error) {
           failures++;
           deps.metrics.schedulerErrors.inc({ operation: "claim" });
+          // No sync can start while claiming fails: that is a sync failure of every provider,
+          // and the drill document requires calendar_sync_failures_total to show it.
+          deps.metrics.syncFailures.inc({ provider: "all", reason: "database" });
           const wait = backoffDelayMs({
             attempt: Math.min(failures, 20),
             baseMs: 100,
