@@ -21,6 +21,7 @@ const OPTIONS = {
   account: { type: "string" },
   connection: { type: "string" },
   force: { type: "boolean" },
+  full: { type: "boolean" },
 } as const;
 
 const encoder = new TextEncoder();

@@ -30,8 +30,10 @@ function serveApp(app: Hono): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 async function connectionRow(sql: Sql, connectionId: string) {
-  const [row] = await sql<{ seq: number; cursor: unknown; refresh_token: string }[]>`
-    select sync_requested_seq::int as seq, sync_cursor as cursor, refresh_token
+  const [row] = await sql<
+    { seq: number; full_seq: number | null; cursor: unknown; refresh_token: string }[]
+  >`
+    select sync_requested_seq::int as seq, full_sync_requested_seq::int as full_seq, sync_cursor as cursor, refresh_token
     from external_calendar_connections where id = ${connectionId}`;
   return row;
 }
@@ -144,14 +146,14 @@ Deno.test("Microsoft Graph subscriptions", async (t) => {
       row = renewed;
     });
 
-    await t.step("missed clears the cursor and requests a full sync", async () => {
+    await t.step("missed requests a full sync", async () => {
       await db.sql`update external_calendar_connections set sync_cursor = '{"position":1}'
         where id = ${main}`;
       const before = await connectionRow(db.sql, main);
       graph.emitLifecycle(row.channel_id!, "missed");
       await graph.flushDeliveries();
       const after = await connectionRow(db.sql, main);
-      assertEquals([after.seq, after.cursor], [before.seq + 1, null]);
+      assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
     });
 
     await t.step("subscriptionRemoved leads to a new subscription and a sync", async () => {

@@ -353,3 +353,49 @@ Deno.test("the scheduler survives a database outage, re-LISTENs and catches up b
     await proxy.close();
   }
 });
+
+Deno.test("a full-sync request made during a running sync survives it: the next sync is full", async () => {
+  await using db = await createMigratedDatabase("full_request");
+  await using google = startFakeGoogle();
+  google.addRefreshToken("rt");
+  let gate: Promise<void> | null = null;
+  let entered: () => void = () => {};
+  const enteredPromise = new Promise<void>((resolve) => (entered = resolve));
+  const gatedFetch: typeof fetch = async (input, init) => {
+    if (gate && String(input).includes("/events")) {
+      entered();
+      await gate;
+    }
+    return await fetch(input, init);
+  };
+  const harness = createHarness(db.sql, {
+    GOOGLE_API_BASE_URL: google.baseUrl,
+    GOOGLE_TOKEN_URL: google.tokenUrl,
+  }, { fetch: gatedFetch });
+  const id = await harness.addConnection({
+    kind: "google",
+    calendar: "primary",
+    refreshToken: "rt",
+  });
+  google.putEvent("primary", { summary: "one" });
+  assertEquals((await harness.syncOnce(id))?.outcome, "success");
+  await requestSync(db.sql, id);
+  let release: () => void = () => {};
+  gate = new Promise((resolve) => (release = resolve));
+  const running = harness.syncOnce(id);
+  await enteredPromise;
+  await requestSync(db.sql, id, { full: true });
+  gate = null;
+  release();
+  assertEquals((await running)?.outcome, "success");
+  google.resetRequests();
+  assertEquals((await harness.syncOnce(id))?.outcome, "success");
+  const lists = google.requests.filter((r) => r.path.endsWith("/events"));
+  assertEquals(lists.length, 1);
+  assertEquals(lists[0].query.syncToken, undefined, "the follow-up sync was incremental");
+  // Done: the request is cleared, so the sync after that is incremental again.
+  await requestSync(db.sql, id);
+  google.resetRequests();
+  await harness.syncOnce(id);
+  assert(google.requests.find((r) => r.path.endsWith("/events"))?.query.syncToken);
+});

@@ -81,8 +81,11 @@ async function deliver(
 }
 
 async function connectionState(sql: Sql, connectionId: string) {
-  const [row] = await sql<{ seq: number; keys: number; cursor: unknown }[]>`
-    select c.sync_requested_seq::int as seq, c.sync_cursor as cursor,
+  const [row] = await sql<
+    { seq: number; keys: number; full_seq: number | null; cursor: unknown }[]
+  >`
+    select c.sync_requested_seq::int as seq, c.full_sync_requested_seq::int as full_seq,
+      c.sync_cursor as cursor,
       (select count(*)::int from webhook_dedupe_keys k where k.connection_id = c.id) as keys
     from external_calendar_connections c where c.id = ${connectionId}`;
   return row;
@@ -248,7 +251,7 @@ Deno.test("Microsoft Graph change notifications", async (t) => {
       assertEquals(ignored?.value, 1);
     });
 
-    await t.step("missed: the cursor is cleared and a sync requested", async () => {
+    await t.step("missed: a full sync is requested", async () => {
       await db.sql`update external_calendar_connections set sync_cursor = '{"position":"x"}'
         where id = ${second.id}`;
       const before = await connectionState(db.sql, second.id);
@@ -257,7 +260,7 @@ Deno.test("Microsoft Graph change notifications", async (t) => {
       });
       assertEquals(response.status, 202);
       const after = await connectionState(db.sql, second.id);
-      assertEquals([after.seq, after.cursor], [before.seq + 1, null]);
+      assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
     });
 
     await t.step(

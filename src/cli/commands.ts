@@ -223,7 +223,10 @@ export async function runCommand(
     },
     "sync": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
-      const ok = await requestSync(sql, id, { force: options.force === true });
+      const ok = await requestSync(sql, id, {
+        force: options.force === true,
+        full: options.full === true,
+      });
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, sync_requested: true }, `Sync requested for connection ${id}\n`);
     },

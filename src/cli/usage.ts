@@ -14,7 +14,8 @@ Usage:
   calsync connections list
   calsync connections reauth --connection ID --refresh-token TOKEN
   calsync connections remove --connection ID
-  calsync sync --connection ID [--force]           request a sync now (--force ignores backoff)
+  calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff,
+                                                   --full ignores the cursor: a full resync)
   calsync status [--connection ID] [--provider NAME|ID]
   calsync drill [--scenario NAME] [--provider KIND] [--out DIR] [--keep]
 

@@ -35,6 +35,8 @@ export type ClaimedConnection = {
   syncCursor: unknown;
   errorCount: number;
   leaseOwner: string;
+  /** A full sync was requested (Graph `missed`, `sync --full`): ignore the stored cursor. */
+  fullSyncRequested: boolean;
 };
 
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
@@ -93,13 +95,16 @@ export async function listConnectionStatus(
 export async function requestSync(
   sql: Sql | Tx,
   connectionId: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; full?: boolean } = {},
 ): Promise<boolean> {
   const force = options.force ?? false;
+  const full = options.full ?? false;
   const rows = await sql`
     with requested as (
       update external_calendar_connections set
         sync_requested_seq = sync_requested_seq + 1,
+        full_sync_requested_seq = case when ${full} then sync_requested_seq + 1
+          else full_sync_requested_seq end,
         backoff_until = case when ${force} then null else backoff_until end,
         due_at = case
           when lease_owner is not null and lease_expires_at > now() then lease_expires_at
@@ -149,8 +154,7 @@ export async function claimDueConnections(
       sync_claimed_seq = c.sync_requested_seq
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
-    returning c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
-      c.sync_cursor, c.error_count, c.lease_owner`;
+    returning ${claimedColumns(sql)}`;
   return rows.map(toClaimedConnection);
 }
 
@@ -165,7 +169,16 @@ export type ClaimedRow = {
   sync_cursor: unknown;
   error_count: number;
   lease_owner: string;
+  full_sync_requested: boolean;
 };
+
+/** The RETURNING list of a claim (aliases `c` and `p`), matching ClaimedRow. */
+export function claimedColumns(sql: Sql) {
+  return sql`c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
+    c.sync_cursor, c.error_count, c.lease_owner,
+    c.full_sync_requested_seq is not null
+      and c.full_sync_requested_seq <= c.sync_claimed_seq as full_sync_requested`;
+}
 
 /** Maps a claimed row to the run's view of its connection. */
 export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
@@ -179,6 +192,7 @@ export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
     syncCursor: row.sync_cursor,
     errorCount: row.error_count,
     leaseOwner: row.lease_owner,
+    fullSyncRequested: row.full_sync_requested,
   };
 }
 
@@ -218,6 +232,8 @@ export async function completeSync(
     update external_calendar_connections set
       sync_cursor = ${tx.json(cursor as never)},
       sync_needed = sync_requested_seq > sync_claimed_seq,
+      full_sync_requested_seq = case when full_sync_requested_seq > sync_claimed_seq
+        then full_sync_requested_seq end,
       due_at = now(),
       error_count = 0,
       backoff_until = null,

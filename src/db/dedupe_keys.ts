@@ -58,7 +58,7 @@ export type GraphRecord = {
 /**
  * Records a whole Graph batch in one statement. For each item whose subscription is known and
  * whose key is new: `sync` and `full_sync` request a sync of its connection (once per connection,
- * `full_sync` also clears the cursor so the next sync is a full one); `renew` and `recreate` mark
+ * `full_sync` also records a full-sync request that a running sync cannot overwrite); `renew` and `recreate` mark
  * the subscription for the maintenance pass, which talks to Graph outside the request. Returns
  * the keys whose subscription is known and the keys that were new.
  */
@@ -103,7 +103,8 @@ export async function recordGraphNotifications(
     requested as (
       update external_calendar_connections c set
         sync_requested_seq = c.sync_requested_seq + 1,
-        sync_cursor = case when f.full_sync then null else c.sync_cursor end,
+        full_sync_requested_seq = case when f.full_sync then c.sync_requested_seq + 1
+          else c.full_sync_requested_seq end,
         due_at = case
           when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
           else greatest(now(), coalesce(c.backoff_until, now())) end,

@@ -1,6 +1,11 @@
 /** @module SQL for `webhook_channels`: Google watch channels and Graph subscriptions. */
 import type { Sql } from "./client.ts";
-import { type ClaimedConnection, type ClaimedRow, toClaimedConnection } from "./connections.ts";
+import {
+  claimedColumns,
+  type ClaimedConnection,
+  type ClaimedRow,
+  toClaimedConnection,
+} from "./connections.ts";
 import type { ProviderKind } from "./providers.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
@@ -215,7 +220,6 @@ export async function claimConnectionsForChannelWork(
       lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000})
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
-    returning c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
-      c.sync_cursor, c.error_count, c.lease_owner`;
+    returning ${claimedColumns(sql)}`;
   return rows.map(toClaimedConnection);
 }

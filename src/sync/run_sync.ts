@@ -109,7 +109,9 @@ async function syncPages(
   signal: AbortSignal,
 ): Promise<{ upserted: number; deleted: number; syncNeeded: boolean }> {
   const adapter = deps.adapters[connection.providerKind];
-  let cursor: SyncCursor = readCursor(connection.syncCursor);
+  let cursor: SyncCursor = connection.fullSyncRequested
+    ? startFullSync()
+    : readCursor(connection.syncCursor);
   let restartedFullSync = false;
   let retriedAuth = false;
   let buffer: EventChange[] = [];
