@@ -6,7 +6,9 @@ import {
   deleteConnection,
   insertConnection,
   listConnectionStatus,
+  listStoredRefreshTokens,
   reauthorizeConnection,
+  replaceStoredRefreshToken,
   requestSync,
 } from "../db/connections.ts";
 import { migrate } from "../db/migrate.ts";
@@ -20,6 +22,7 @@ import {
 import { logger } from "../log/setup.ts";
 import { createMetrics } from "../metrics.ts";
 import { type Database, openDatabase, probeDatabase } from "../runtime/database.ts";
+import { secretBoxFromConfig } from "../runtime/sync_deps.ts";
 import { formatTable } from "./format.ts";
 
 /** Where command output goes. */
@@ -168,7 +171,7 @@ export async function runCommand(
         const row = await insertConnection(sql, {
           providerId: provider.id,
           externalCalendarId: calendar,
-          refreshToken: required(options, "refresh-token"),
+          refreshToken: await secrets.seal(required(options, "refresh-token")),
           accountLabel: typeof options.account === "string" ? options.account : null,
         });
         emit(io, json, row, `${row.id}\n`);
@@ -202,7 +205,8 @@ export async function runCommand(
     },
     "connections reauth": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
-      const ok = await reauthorizeConnection(sql, id, required(options, "refresh-token"));
+      const sealed = await secrets.seal(required(options, "refresh-token"));
+      const ok = await reauthorizeConnection(sql, id, sealed);
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, status: "active" }, `Connection ${id} re-authorised; sync requested\n`);
     },
@@ -220,6 +224,25 @@ export async function runCommand(
       const ok = await deleteConnection(sql, id);
       if (!ok) throw new CommandError(`No connection "${id}"`);
       emit(io, json, { id, removed: true }, `Connection ${id} removed with its events\n`);
+    },
+    "connections rotate-keys": () => async ({ sql }) => {
+      if (!secrets.encrypting) {
+        throw new CommandError(
+          "CALSYNC_ENCRYPTION_KEY (or CALSYNC_ENCRYPTION_KEY_FILE) is not set: nothing to seal with",
+        );
+      }
+      let resealed = 0;
+      for (const row of await listStoredRefreshTokens(sql)) {
+        if (!(await secrets.needsReseal(row.refresh_token))) continue;
+        const sealed = await secrets.seal(await secrets.open(row.refresh_token));
+        if (await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+      }
+      emit(
+        io,
+        json,
+        { resealed },
+        `Re-encrypted ${resealed} refresh tokens with the current key\n`,
+      );
     },
     "sync": () => async ({ sql }) => {
       const id = uuid(required(options, "connection"), "connection");
@@ -270,6 +293,7 @@ export async function runCommand(
       );
     },
   };
+  const secrets = secretBoxFromConfig(config);
   const handler = handlers[key];
   if (!handler) throw new UsageError(`Unknown command "${key}"`);
   validateOptions(key, options);

@@ -14,6 +14,7 @@ Usage:
   calsync connections list
   calsync connections reauth --connection ID --refresh-token TOKEN
   calsync connections remove --connection ID
+  calsync connections rotate-keys                  re-encrypt refresh tokens with the current key
   calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff,
                                                    --full ignores the cursor: a full resync)
   calsync status [--connection ID] [--provider NAME|ID]

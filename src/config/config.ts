@@ -1,12 +1,14 @@
 /** @module Reads calsync's configuration from environment variables, once, into a frozen object. */
 import { z } from "zod";
 import { parseDurationMs } from "./duration.ts";
+import { parseKeyList } from "../crypto/secret_box.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
 /** Names of variables whose values are secrets and never appear in messages. */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   "DATABASE_URL",
+  "CALSYNC_ENCRYPTION_KEY",
   "GOOGLE_CLIENT_SECRET",
   "MICROSOFT_CLIENT_SECRET",
 ]);
@@ -97,6 +99,8 @@ const EnvSchema = z.object({
   SYNC_CHUNK_EVENTS: int(2_500, 1, 100_000),
   WEBHOOK_DEDUPE_TTL: duration("72h"),
   WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
+  CALSYNC_ENCRYPTION_KEY: z.string().optional(),
+  CALSYNC_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
 });
 
 /** The parsed environment: every setting calsync reads. */
@@ -127,7 +131,10 @@ export function readEnv(): Record<string, string | undefined> {
 }
 
 /** Parses the environment into a frozen config, or throws ConfigError naming each bad variable. */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): Config {
   const input: Record<string, string> = {};
   for (const key of Object.keys(EnvSchema.shape)) {
     const value = env[key];
@@ -161,6 +168,33 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (allowlist !== null && allowlist.length === 0) {
     problems.push("SYNC_PROVIDER_ALLOWLIST: must list at least one provider kind or name");
   }
+  let keyText = data.CALSYNC_ENCRYPTION_KEY;
+  if (data.CALSYNC_ENCRYPTION_KEY_FILE !== undefined) {
+    if (keyText !== undefined) {
+      problems.push(
+        "CALSYNC_ENCRYPTION_KEY_FILE: set either CALSYNC_ENCRYPTION_KEY or CALSYNC_ENCRYPTION_KEY_FILE",
+      );
+    } else {
+      try {
+        keyText = readFile(data.CALSYNC_ENCRYPTION_KEY_FILE);
+      } catch (error) {
+        problems.push(`CALSYNC_ENCRYPTION_KEY_FILE: cannot read it: ${(error as Error).message}`);
+      }
+    }
+  }
+  if (keyText !== undefined) {
+    const keys = parseKeyList(keyText);
+    if (typeof keys === "string") {
+      const source = data.CALSYNC_ENCRYPTION_KEY_FILE
+        ? "CALSYNC_ENCRYPTION_KEY_FILE"
+        : "CALSYNC_ENCRYPTION_KEY";
+      problems.push(`${source}: ${keys}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ ...data, SYNC_PROVIDER_ALLOWLIST: allowlist && Object.freeze(allowlist) });
+  return Object.freeze({
+    ...data,
+    CALSYNC_ENCRYPTION_KEY: keyText,
+    SYNC_PROVIDER_ALLOWLIST: allowlist && Object.freeze(allowlist),
+  });
 }

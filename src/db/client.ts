@@ -23,6 +23,12 @@ export function openSql(url: string, options: SqlOptions = {}): Sql {
     connect_timeout: Math.ceil((options.connectTimeoutMs ?? 5_000) / 1000),
     idle_timeout: 60,
     max_lifetime: 60 * 30,
+    // postgres.js delays reconnecting a closed connection by up to 20 s after repeated failures
+    // (its retry count is shared by the pool and resets only on a successful connect). Queries
+    // wait behind that delay: during an outage they hang until their deadline instead of failing
+    // fast, and a database that is back stays unused for as long (found by the outage drill).
+    // Our callers back off on their own, so a reconnect waits at most half a second.
+    backoff: (retries: number) => Math.min(retries * 0.05, 0.5),
     onnotice: () => {},
     connection: {
       application_name: options.applicationName ?? "calsync",

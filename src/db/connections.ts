@@ -220,11 +220,12 @@ export async function storeCursor(tx: Tx, connectionId: string, cursor: unknown)
 }
 
 /**
- * Marks a sync complete (inside its last transaction): clears the backoff state, releases the
- * lease, and keeps `sync_needed` only if a request arrived after the claim.
+ * Marks a sync complete (inside its last transaction, or alone when the run writes nothing else):
+ * clears the backoff state, releases the lease, and keeps `sync_needed` only if a request arrived
+ * after the claim. Fenced by the lease, so on its own it is also a correct last write.
  */
 export async function completeSync(
-  tx: Tx,
+  tx: Tx | Sql,
   connection: { id: string; leaseOwner: string },
   cursor: unknown,
 ): Promise<{ syncNeeded: boolean }> {
@@ -316,6 +317,28 @@ export async function storeRefreshToken(
   const rows = await sql`
     update external_calendar_connections set refresh_token = ${refreshToken}, updated_at = now()
     where id = ${connection.id} and lease_owner = ${connection.leaseOwner}
+    returning id`;
+  return rows.length === 1;
+}
+
+/** Every connection's stored (possibly sealed) refresh token, for key rotation. */
+export async function listStoredRefreshTokens(
+  sql: Sql,
+): Promise<{ id: string; refresh_token: string }[]> {
+  return await sql<{ id: string; refresh_token: string }[]>`
+    select id, refresh_token from external_calendar_connections order by id`;
+}
+
+/** Swaps a stored refresh token only if it is still `expected` (a concurrent rotation wins). */
+export async function replaceStoredRefreshToken(
+  sql: Sql,
+  connectionId: string,
+  expected: string,
+  replacement: string,
+): Promise<boolean> {
+  const rows = await sql`
+    update external_calendar_connections set refresh_token = ${replacement}, updated_at = now()
+    where id = ${connectionId} and refresh_token = ${expected}
     returning id`;
   return rows.length === 1;
 }

@@ -1,7 +1,7 @@
 /** @module Removes secrets from log fields before they are written anywhere. */
 
 const SECRET_KEY =
-  /(token|secret|password|passwd|authorization|clientstate|client_state|credential|cookie|api_?key|refresh)/i;
+  /(token|secret|password|passwd|authorization|clientstate|client_state|credential|cookie|api_?key|encryption|refresh)/i;
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 const QUERY_SECRET =

@@ -3,6 +3,7 @@ import { type ClaimedConnection, storeRefreshToken } from "../db/connections.ts"
 import type { Sql } from "../db/client.ts";
 import type { ProviderKind } from "../db/providers.ts";
 import { SyncFailure } from "../sync/failure.ts";
+import type { SecretBox } from "../crypto/secret_box.ts";
 import type { FetchFn } from "./http.ts";
 import { type AccessGrant, type OAuthClient, refreshAccessToken } from "./oauth.ts";
 
@@ -21,28 +22,41 @@ export function createAccessTokens(options: {
   sql: Sql;
   clients: Record<ProviderKind, OAuthClient>;
   timeoutMs: number;
+  /** Refresh tokens are stored sealed; opened only here, right before use. */
+  secrets: SecretBox;
   fetch?: FetchFn;
 }): AccessTokens {
   const cache = new Map<string, AccessGrant>();
   const inflight = new Map<string, Promise<AccessGrant>>();
 
   async function refresh(connection: ClaimedConnection, signal: AbortSignal): Promise<AccessGrant> {
+    let refreshToken: string;
+    try {
+      refreshToken = await options.secrets.open(connection.refreshToken);
+    } catch (error) {
+      throw new SyncFailure({
+        kind: "internal",
+        providerCode: "secret_unreadable",
+        message: (error as Error).message,
+      }, { cause: error });
+    }
     const grant = await refreshAccessToken(
       options.clients[connection.providerKind],
-      connection.refreshToken,
+      refreshToken,
       { timeoutMs: options.timeoutMs, signal, fetch: options.fetch },
     );
-    if (grant.refreshToken && grant.refreshToken !== connection.refreshToken) {
+    if (grant.refreshToken && grant.refreshToken !== refreshToken) {
       // Microsoft rotates refresh tokens: keep the newest before anything else can fail.
       try {
-        await storeRefreshToken(options.sql, connection, grant.refreshToken);
+        const sealed = await options.secrets.seal(grant.refreshToken);
+        await storeRefreshToken(options.sql, connection, sealed);
+        connection.refreshToken = sealed;
       } catch (error) {
         throw new SyncFailure({
           kind: "database",
           message: `Cannot store the rotated refresh token: ${(error as Error).message}`,
         }, { cause: error });
       }
-      connection.refreshToken = grant.refreshToken;
     }
     cache.set(connection.id, grant);
     return grant;

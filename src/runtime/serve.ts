@@ -101,6 +101,11 @@ export async function serve(
     if (!shutdown.signal.aborted) {
       const db = database;
       const syncDeps = createSyncDeps(config, db.sql, metrics);
+      if (!config.CALSYNC_ENCRYPTION_KEY) {
+        log.warn(
+          "CALSYNC_ENCRYPTION_KEY is not set: new refresh tokens are stored unencrypted",
+        );
+      }
       // Channel work shares the sync engine's token cache; it needs CALSYNC_PUBLIC_URL.
       const channels = config.CALSYNC_PUBLIC_URL
         ? createChannelDeps(config, db.sql, metrics, { tokens: syncDeps.tokens })

@@ -1,5 +1,6 @@
 /** @module Builds the sync engine's dependencies (adapters, token cache) from the config. */
 import type { Config } from "../config/config.ts";
+import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
 import type { Sql } from "../db/client.ts";
 import type { Metrics } from "../metrics.ts";
 import { createAccessTokens } from "../providers/access_tokens.ts";
@@ -7,6 +8,15 @@ import { createGoogleAdapter } from "../providers/google.ts";
 import type { FetchFn } from "../providers/http.ts";
 import { createMicrosoftAdapter } from "../providers/microsoft.ts";
 import type { SyncDeps } from "../sync/run_sync.ts";
+
+/** The box that seals refresh tokens with CALSYNC_ENCRYPTION_KEY (plaintext when unset). */
+export function secretBoxFromConfig(config: Config): SecretBox {
+  const keys = config.CALSYNC_ENCRYPTION_KEY === undefined
+    ? []
+    : parseKeyList(config.CALSYNC_ENCRYPTION_KEY);
+  // loadConfig already rejected unreadable keys; this only narrows the type.
+  return createSecretBox(typeof keys === "string" ? [] : keys);
+}
 
 /** Wires adapters and OAuth clients for both providers from the config. */
 export function createSyncDeps(
@@ -35,6 +45,7 @@ export function createSyncDeps(
     },
     tokens: createAccessTokens({
       sql,
+      secrets: secretBoxFromConfig(config),
       timeoutMs,
       fetch: options.fetch,
       clients: {

@@ -161,6 +161,16 @@ async function syncPages(
     if (page.done || buffer.length >= deps.chunkEvents) {
       const { upserts, deletes } = lastChangePerEvent(buffer);
       const sweepGeneration = page.done ? cursor.fullSyncGeneration : null;
+      if (page.done && upserts.length === 0 && deletes.length === 0 && sweepGeneration === null) {
+        // Nothing to write (the common incremental sync): completeSync is fenced by the lease
+        // on its own, so one statement replaces BEGIN, fence, complete and COMMIT.
+        const { syncNeeded } = await withDeadline(
+          completeSync(deps.sql, connection, next),
+          deps.dbDeadlineMs,
+          "Sync completion",
+        );
+        return { upserted, deleted, syncNeeded };
+      }
       const committed = await withDeadline(
         inTransaction(deps.sql, async (tx) => {
           await fenceLease(tx, connection, deps.leaseMs);
