@@ -145,3 +145,23 @@ Deno.test("SIGTERM lets an in-flight request finish before the process exits", a
     await database.drop();
   }
 });
+
+Deno.test("METRICS_ADDR moves /metrics to its own listener, off the public one", async () => {
+  const database = await createTestDatabase("metrics_addr");
+  const metricsPort = freePort();
+  const daemon = await startDaemon({
+    DATABASE_URL: database.url,
+    METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+  });
+  try {
+    const publicMetrics = await fetch(`${daemon.url}/metrics`);
+    assertEquals(publicMetrics.status, 404);
+    await publicMetrics.body?.cancel();
+    const privateMetrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assertEquals(privateMetrics.status, 200);
+    assertStringIncludes(await privateMetrics.text(), "calendar_sync_failures_total");
+  } finally {
+    assertEquals((await daemon.stop()).code, 0);
+    await database.drop();
+  }
+});

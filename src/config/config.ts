@@ -75,6 +75,10 @@ const EnvSchema = z.object({
   ),
   CALSYNC_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
   CALSYNC_PUBLIC_URL: HttpUrl.optional(),
+  METRICS_ADDR: z.string().regex(
+    /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+    "must be host:port, e.g. 127.0.0.1:9464",
+  ).optional(),
   HTTP_MAX_BODY_BYTES: int(1_048_576, 1_024, 67_108_864),
   DB_POOL_MAX: int(10, 1, 1_000),
   DB_STATEMENT_TIMEOUT_MS: int(15_000, 100, 3_600_000),

@@ -1,5 +1,5 @@
 /** @module The Hono application: health, readiness, metrics, and the routes callers add. */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Metrics } from "../metrics.ts";
@@ -13,11 +13,27 @@ export type AppDeps = {
   metrics: Metrics;
   readiness: () => Promise<Readiness>;
   maxBodyBytes: number;
+  /** False when /metrics is served on its own listener (METRICS_ADDR). */
+  serveMetrics?: boolean;
   /** Adds further routes (webhooks) before the catch-all handlers. */
   routes?: (app: Hono) => void;
 };
 
 const log = logger("http");
+
+async function metricsResponse(c: Context, metrics: Metrics): Promise<Response> {
+  const body = await metrics.registry.metrics();
+  return c.body(body, 200, { "content-type": metrics.registry.contentType });
+}
+
+/** A separate app that serves only /metrics (and /healthz), for METRICS_ADDR. */
+export function createMetricsApp(metrics: Metrics): Hono {
+  const app = new Hono();
+  app.get("/metrics", (c) => metricsResponse(c, metrics));
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.notFound((c) => c.json({ error: "not_found", message: `No route for ${c.req.path}` }, 404));
+  return app;
+}
 
 /** Builds the HTTP app; every error answers JSON and is logged, never a bare 500 page. */
 export function createApp(deps: AppDeps): Hono {
@@ -47,10 +63,7 @@ export function createApp(deps: AppDeps): Hono {
       ? c.json({ status: "ready" })
       : c.json({ status: "not_ready", reason: state.reason }, 503);
   });
-  app.get("/metrics", async (c) => {
-    const body = await deps.metrics.registry.metrics();
-    return c.body(body, 200, { "content-type": deps.metrics.registry.contentType });
-  });
+  if (deps.serveMetrics ?? true) app.get("/metrics", (c) => metricsResponse(c, deps.metrics));
 
   deps.routes?.(app);
 

@@ -10,7 +10,7 @@ const log = logger("http");
 /** Starts listening; resolves once the port is bound (port 0 picks a free one). */
 export function startHttpServer(
   app: Hono,
-  options: { hostname: string; port: number },
+  options: { hostname: string; port: number; name?: string },
 ): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
     try {
@@ -18,7 +18,8 @@ export function startHttpServer(
         hostname: options.hostname,
         port: options.port,
         onListen: (addr) => {
-          log.info("HTTP server listening on {hostname}:{port}", {
+          log.info("HTTP server {server} listening on {hostname}:{port}", {
+            server: options.name ?? "main",
             hostname: addr.hostname,
             port: addr.port,
           });

@@ -70,7 +70,7 @@ export async function openDatabase(
     description: describeDatabase(url),
     embedded: stopEmbedded !== null,
     async close() {
-      await sql.end({ timeout: 5 });
+      await sql.end({ timeout: 2 });
       if (stopEmbedded) await stopEmbedded();
     },
   };

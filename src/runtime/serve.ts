@@ -5,7 +5,7 @@ import { createChannelDeps } from "../channels/channel_deps.ts";
 import type { Config } from "../config/config.ts";
 import { withDeadline } from "../db/client.ts";
 import { migrate, MigrationError, pendingMigrations, readMigrations } from "../db/migrate.ts";
-import { createApp, type Readiness } from "../http/app.ts";
+import { createApp, createMetricsApp, type Readiness } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
 import { logger } from "../log/setup.ts";
 import { createMetrics, type Metrics } from "../metrics.ts";
@@ -65,9 +65,22 @@ export async function serve(
     metrics,
     readiness,
     maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+    serveMetrics: config.METRICS_ADDR === undefined,
     routes: (app) => options.installRoutes?.(app, { database: () => database, metrics, config }),
   });
   const server = await startHttpServer(app, { hostname: config.HOST, port: config.PORT });
+  // /metrics can live on its own (private) address so the webhook listener can be public.
+  const metricsServer = config.METRICS_ADDR === undefined ? null : await startHttpServer(
+    createMetricsApp(metrics),
+    {
+      hostname: config.METRICS_ADDR.slice(0, config.METRICS_ADDR.lastIndexOf(":")).replace(
+        /^\[|\]$/g,
+        "",
+      ),
+      port: Number(config.METRICS_ADDR.slice(config.METRICS_ADDR.lastIndexOf(":") + 1)),
+      name: "metrics",
+    },
+  );
 
   let scheduler: Scheduler | null = null;
   let exitCode = 0;
@@ -149,6 +162,7 @@ export async function serve(
   const deadline = config.CALSYNC_SHUTDOWN_TIMEOUT_MS;
   const started = Date.now();
   await Promise.race([server.shutdown(), delay(deadline)]);
+  await metricsServer?.shutdown();
   const left = Math.max(0, deadline - (Date.now() - started));
   await scheduler?.stop(left);
   await database?.close().catch((error) => log.error("Cannot close the database", { error }));

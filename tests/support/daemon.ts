@@ -58,7 +58,10 @@ export async function startDaemon(env: Record<string, string>): Promise<Daemon> 
         try {
           const record = JSON.parse(line);
           logs.push(record);
-          if (typeof record.port === "number" && record.category === "calsync.http") {
+          if (
+            typeof record.port === "number" && record.category === "calsync.http" &&
+            record.server === "main"
+          ) {
             resolvePort(record.port);
           }
         } catch {
