@@ -4,7 +4,10 @@ import { ConfigError, loadConfig, readEnv } from "./src/config/config.ts";
 import { CommandError, runCommand, UsageError } from "./src/cli/commands.ts";
 import { USAGE } from "./src/cli/usage.ts";
 import { logger, setupLogging } from "./src/log/setup.ts";
-import { DatabaseUnavailableError } from "./src/runtime/database.ts";
+import {
+  DatabaseUnavailableError,
+  EmbeddedDatabaseUnavailableError,
+} from "./src/runtime/database.ts";
 import { serve } from "./src/runtime/serve.ts";
 import { installWebhookRoutes } from "./src/webhooks/routes.ts";
 
@@ -70,7 +73,10 @@ export async function main(args: string[]): Promise<number> {
       writeErr(`calsync: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof CommandError || error instanceof DatabaseUnavailableError) {
+    if (
+      error instanceof CommandError || error instanceof DatabaseUnavailableError ||
+      error instanceof EmbeddedDatabaseUnavailableError
+    ) {
       writeErr(`calsync: ${error.message}\n`);
       return 1;
     }

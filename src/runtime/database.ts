@@ -32,6 +32,15 @@ function causeText(cause: unknown): string {
   return String(cause);
 }
 
+/** The embedded server is not available in this build or environment. */
+export class EmbeddedDatabaseUnavailableError extends Error {
+  readonly code = "EMBEDDED_UNAVAILABLE";
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = "EmbeddedDatabaseUnavailableError";
+  }
+}
+
 const log = logger("db");
 
 /**
@@ -51,10 +60,23 @@ export async function openDatabase(
       { data_dir: config.CALSYNC_DATA_DIR },
     );
     const { startEmbeddedPostgres } = await import("../db/embedded.ts");
-    const server = await startEmbeddedPostgres({
-      dataDir: config.CALSYNC_DATA_DIR,
-      log: (message, fields) => log.info(message, fields ?? {}),
-    });
+    let server;
+    try {
+      server = await startEmbeddedPostgres({
+        dataDir: config.CALSYNC_DATA_DIR,
+        log: (message, fields) => log.info(message, fields ?? {}),
+      });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        // The compiled binary is not granted what the embedded server needs, by design.
+        throw new EmbeddedDatabaseUnavailableError(
+          "DATABASE_URL is not set and this build may not start the embedded PostgreSQL " +
+            `(${error.message}); set DATABASE_URL to a PostgreSQL 14+ server`,
+          error,
+        );
+      }
+      throw error;
+    }
     url = server.url;
     stopEmbedded = () => server.stop();
   }
