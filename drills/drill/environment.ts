@@ -1,0 +1,189 @@
+/**
+ * @module Sets up everything a drill runs against: scratch database, fault proxy, fake providers,
+ * webhook gate, the daemon under test, and one connection per scenario and provider.
+ */
+import { insertConnection } from "../../src/db/connections.ts";
+import { insertProvider } from "../../src/db/providers.ts";
+import { type FaultProxy, startFaultProxy } from "../fault_proxy.ts";
+import { type DrillDaemon, startDrillDaemon } from "./daemon.ts";
+import { type DrillDatabase, openDrillDatabase } from "./database.ts";
+import type { ProviderKind, ScenarioName } from "./evidence.ts";
+import { type DrillProvider, startDrillProvider } from "./providers.ts";
+import { hasActiveChannel } from "./snapshot.ts";
+import { waitFor } from "./wait.ts";
+import { startWebhookGate, type WebhookGate } from "./webhook_gate.ts";
+
+/** The connection a scenario works on, for one provider. */
+export type DrillConnection = {
+  scenario: ScenarioName;
+  kind: ProviderKind;
+  providerId: string;
+  connectionId: string;
+  calendar: string;
+};
+
+/** Settings of the daemon under test the checks need to know. */
+export const DAEMON_SETTINGS = {
+  SYNC_BACKOFF_BASE_MS: "1500",
+  SYNC_BACKOFF_MAX_MS: "3000",
+  SYNC_HTTP_TIMEOUT_MS: "1000",
+  SCHEDULER_POLL_INTERVAL_MS: "200",
+  SYNC_LEASE_MS: "5000",
+  DB_STATEMENT_TIMEOUT_MS: "2000",
+  DB_CONNECT_TIMEOUT_MS: "1000",
+  DB_POOL_MAX: "4",
+  CALSYNC_SHUTDOWN_TIMEOUT_MS: "3000",
+  WEBHOOK_RESPONSE_DEADLINE_MS: "1500",
+  SYNC_PROVIDER_ALLOWLIST: "google,microsoft",
+  LOG_LEVEL: "info",
+} as const;
+
+/** Everything one drill run uses; `teardown` stops it all. */
+export type DrillEnvironment = {
+  db: DrillDatabase;
+  proxy: FaultProxy;
+  gate: WebhookGate;
+  daemon: DrillDaemon;
+  providers: ReadonlyMap<ProviderKind, DrillProvider>;
+  connections: readonly DrillConnection[];
+  connection(scenario: ScenarioName, kind: ProviderKind): DrillConnection;
+  /** The daemon's environment; operator commands run with it too (database via the proxy). */
+  daemonEnv: Record<string, string>;
+  /** Whether the daemon has working webhook endpoints and channels, and if not, why. */
+  webhooks: { available: boolean; note: string };
+  /** Stops everything; with `keep`, the scratch database stays. */
+  teardown(options: { keep: boolean }): Promise<void>;
+};
+
+const SEED_EVENTS = 3;
+
+async function webhookAvailability(
+  daemon: DrillDaemon,
+  db: DrillDatabase,
+  connections: readonly DrillConnection[],
+  providers: ReadonlyMap<ProviderKind, DrillProvider>,
+): Promise<{ available: boolean; note: string }> {
+  const kinds = [...new Set(connections.map((c) => c.kind))];
+  for (const kind of kinds) {
+    const response = await fetch(`${daemon.url}/webhooks/${kind}`, { method: "POST", body: "" });
+    const text = await response.text();
+    if (response.status === 404 && text.includes("No route")) {
+      return { available: false, note: "webhook endpoint not available" };
+    }
+  }
+  const ready = await waitFor(async () => {
+    for (const c of connections) {
+      if (!providers.get(c.kind)!.hasChannel(c.calendar)) return false;
+      if (!(await hasActiveChannel(db.adminSql, c.connectionId))) return false;
+    }
+    return true;
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  return ready
+    ? { available: true, note: "" }
+    : { available: false, note: "webhook endpoint not available (no active channel created)" };
+}
+
+/** Builds the whole environment; on failure everything already started is stopped again. */
+export async function setUpEnvironment(options: {
+  databaseUrl: string | undefined;
+  kinds: readonly ProviderKind[];
+  scenarios: readonly ScenarioName[];
+}): Promise<DrillEnvironment> {
+  const stack: Array<() => Promise<void>> = [];
+  const unwind = async () => {
+    for (const step of stack.reverse()) await step().catch(() => {});
+  };
+  try {
+    const db = await openDrillDatabase(options.databaseUrl);
+    let keepDatabase = false;
+    stack.push(() => db.close({ keep: keepDatabase }));
+    const proxy = await startFaultProxy({ targetHostname: db.host, targetPort: db.port });
+    stack.push(() => proxy.close());
+    const providers = new Map<ProviderKind, DrillProvider>();
+    for (const kind of options.kinds) {
+      const provider = startDrillProvider(kind);
+      providers.set(kind, provider);
+      stack.push(() => provider.close());
+    }
+    const gate = startWebhookGate();
+    stack.push(() => gate.close());
+    const dataDir = await Deno.makeTempDir({ prefix: "calsync-drill-data-" });
+    stack.push(() => Deno.remove(dataDir, { recursive: true }));
+    const daemonEnv: Record<string, string> = {
+      ...DAEMON_SETTINGS,
+      DATABASE_URL: proxy.url(db.roleUrl),
+      CALSYNC_PUBLIC_URL: gate.url,
+      CALSYNC_DATA_DIR: dataDir,
+      ...Object.assign({}, ...[...providers.values()].map((p) => p.env)),
+    };
+    const daemon = await startDrillDaemon(daemonEnv);
+    stack.push(async () => {
+      await daemon.stop();
+    });
+    gate.setTarget(daemon.url);
+    const migrated = await daemon.waitForLog(
+      (line) => line.message === "Scheduler started" || line.level === "fatal",
+      { timeoutMs: 30_000 },
+    );
+    if (migrated === null || migrated.level === "fatal") {
+      throw new Error(`The daemon did not start its scheduler: ${JSON.stringify(migrated)}`);
+    }
+
+    const connections: DrillConnection[] = [];
+    for (const scenario of options.scenarios) {
+      for (const kind of options.kinds) {
+        const provider = providers.get(kind)!;
+        const calendar = `drill-${scenario}`;
+        const refreshToken = `drill-refresh-${scenario}-${kind}`;
+        provider.addRefreshToken(refreshToken);
+        for (let i = 1; i <= SEED_EVENTS; i++) {
+          provider.putEvent(calendar, `Seed ${i} (${scenario})`);
+        }
+        const { id: providerId } = await insertProvider(db.adminSql, {
+          kind,
+          name: `drill-${scenario}-${kind}`,
+          allowlisted: true,
+        });
+        const { id: connectionId } = await insertConnection(db.adminSql, {
+          providerId,
+          externalCalendarId: calendar,
+          refreshToken,
+          accountLabel: `outage drill: ${scenario}`,
+        });
+        connections.push({ scenario, kind, providerId, connectionId, calendar });
+      }
+    }
+    const ids = connections.map((c) => c.connectionId);
+    const synced = await waitFor(async () => {
+      const [row] = await db.adminSql<{ n: number }[]>`
+        select count(*)::int as n from external_calendar_connections
+        where id = any(${ids}::uuid[]) and last_success_at is not null and not sync_needed`;
+      return row.n === ids.length;
+    }, { timeoutMs: 30_000, intervalMs: 50 });
+    if (!synced) throw new Error("The daemon did not complete the first sync of every connection");
+    const webhooks = await webhookAvailability(daemon, db, connections, providers);
+
+    return {
+      db,
+      proxy,
+      gate,
+      daemon,
+      providers,
+      connections,
+      connection(scenario, kind) {
+        const found = connections.find((c) => c.scenario === scenario && c.kind === kind);
+        if (!found) throw new Error(`No drill connection for ${scenario}/${kind}`);
+        return found;
+      },
+      daemonEnv,
+      webhooks,
+      async teardown({ keep }) {
+        keepDatabase = keep;
+        await unwind();
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * @module Scenario 2: the database fails: cut (new connections refused, open ones reset), cut in the
+ * middle of a sync's write transaction, and every connection slot held by other clients.
+ */
+import {
+  checkConnectionUntouched,
+  checkDaemonAlive,
+  checkEventsUnchanged,
+  checkMetricIncreased,
+  checkMirrorMatchesProvider,
+  checkRecoverySync,
+} from "./checks_common.ts";
+import {
+  checkCommandReportsError,
+  checkCommandSucceeded,
+  checkDatabaseErrorLogged,
+  checkFailedFast,
+  checkWebhookRedelivered,
+  checkWebhookRejected,
+} from "./checks_database.ts";
+import { DAEMON_SETTINGS, type DrillConnection, type DrillEnvironment } from "./environment.ts";
+import type { DatabaseOutageEvidence, LogLine, ProviderKind } from "./evidence.ts";
+import { createRecorder, emptyResult, type ScenarioResult } from "./records.ts";
+import {
+  collectRecovery,
+  failureCount,
+  operatorSync,
+  selector,
+  waitIdle,
+} from "./scenario_support.ts";
+import { runMidWrite } from "./scenario_mid_write.ts";
+import { readConnection, snapshotEvents } from "./snapshot.ts";
+import { waitFor } from "./wait.ts";
+
+/** Puts the fault in place; resolves to the function that removes it. */
+type Injector = (env: DrillEnvironment) => Promise<{ restore(): Promise<void>; note: string }>;
+
+const DEADLINE_MS = Number(DAEMON_SETTINGS.WEBHOOK_RESPONSE_DEADLINE_MS);
+// What a 5xx may take beyond the daemon's own deadline: HTTP, the gate and a busy machine.
+const ANSWER_SLACK_MS = 500;
+
+/** (a) The database goes away: new connections refused, open ones reset. */
+const cutDatabase: Injector = async (env) => {
+  await env.proxy.refuseNew(true);
+  env.proxy.resetAll();
+  return {
+    note: "database/cut: fault proxy refuses new connections and reset every open one",
+    restore: () => env.proxy.refuseNew(false),
+  };
+};
+
+/**
+ * (c) Connection slots exhausted: the daemon's connections are reset while the proxy refuses,
+ * the scratch database gets a CONNECTION LIMIT, and other clients of the daemon's own role take
+ * every slot. The daemon's reconnects then reach the server and are refused with SQLSTATE 53300
+ * ("too many connections"), as when another service leaks connections.
+ */
+const exhaustSlots: Injector = async (env) => {
+  await env.proxy.refuseNew(true);
+  env.proxy.resetAll();
+  const hold = await env.db.holdAllSlots();
+  await env.proxy.refuseNew(false);
+  return {
+    note: `database/pool: CONNECTION LIMIT on the scratch database, all ${hold.held} slots ` +
+      "held by other clients of the daemon's role; the daemon's connections reset",
+    restore: () => hold.release(),
+  };
+};
+
+function isDatabaseLine(kind: ProviderKind): (line: LogLine) => boolean {
+  return (line) =>
+    line.level === "error" && line.kind === "database" &&
+    (line.provider === undefined || line.provider === kind);
+}
+
+type Before = {
+  c: DrillConnection;
+  eventsBefore: readonly string[];
+  rowBefore: Awaited<ReturnType<typeof readConnection>>;
+  deliveryMark: number;
+};
+
+async function runOutage(
+  env: DrillEnvironment,
+  kinds: readonly ProviderKind[],
+  variant: string,
+  inject: Injector,
+  result: ScenarioResult,
+): Promise<void> {
+  const sql = env.db.adminSql;
+  const before: Before[] = [];
+  for (const kind of kinds) {
+    const c = env.connection("database", kind);
+    await waitIdle(env, c);
+    before.push({
+      c,
+      eventsBefore: await snapshotEvents(sql, c.connectionId),
+      rowBefore: await readConnection(sql, c.connectionId),
+      deliveryMark: env.providers.get(kind)!.deliveryMark(),
+    });
+  }
+  const labels = { reason: "database" };
+  const failuresBefore = await failureCount(env, labels);
+  const logMark = env.daemon.mark();
+  const gateMark = env.gate.requests.length;
+  const fault = await inject(env);
+  result.notes.push(fault.note);
+  let restored = false;
+  try {
+    // A change at each provider pushes a webhook; the operator also asks for a sync.
+    for (const { c } of before) {
+      env.providers.get(c.kind)!.putEvent(c.calendar, `Database ${variant} change`);
+    }
+    const commands = await Promise.all(before.map(({ c }) => operatorSync(env, c)));
+    await waitFor(() =>
+      before.every(({ c, deliveryMark }) =>
+        !env.webhooks.available ||
+        env.providers.get(c.kind)!.notificationAttempts(c.calendar, deliveryMark).length > 0
+      ) && kinds.every((kind) => env.daemon.logsSince(logMark).some(isDatabaseLine(kind))), {
+      timeoutMs: 8_000,
+    });
+    // The scheduler notices on its next claim (a poll interval away): give it a few polls.
+    const failuresAfter = await waitFor(async () => {
+      const now = await failureCount(env, labels);
+      return now > failuresBefore ? now : false;
+    }, { timeoutMs: 3_000, intervalMs: 100 }) ?? await failureCount(env, labels);
+    const healthStatus = await env.daemon.health();
+    const outageEnd = Date.now();
+    const evidence: DatabaseOutageEvidence[] = [];
+    for (const [i, b] of before.entries()) {
+      const provider = env.providers.get(b.c.kind)!;
+      const rec = createRecorder({ scenario: "database", variant, provider: b.c.kind }, result);
+      evidence.push({
+        connectionId: b.c.connectionId,
+        databaseLogs: env.daemon.logsSince(logMark).filter(isDatabaseLine(b.c.kind)),
+        webhookAttempts: env.webhooks.available
+          ? provider.notificationAttempts(b.c.calendar, b.deliveryMark)
+          : null,
+        webhookNote: env.webhooks.note,
+        webhookLatenciesMs: env.gate.requests.slice(gateMark)
+          .filter((r) => r.mode === "pass" && r.path === `/webhooks/${b.c.kind}` && r.status > 0)
+          .map((r) => r.durationMs),
+        failuresBefore,
+        failuresAfter,
+        eventsBefore: b.eventsBefore,
+        eventsAfter: await snapshotEvents(sql, b.c.connectionId),
+        markerRows: 0,
+        rowBefore: b.rowBefore,
+        rowAfter: await readConnection(sql, b.c.connectionId),
+        daemonAlive: env.daemon.alive(),
+        healthStatus,
+        command: commands[i],
+      });
+      await rec.verify("outage", sql, b.c.providerId);
+    }
+
+    await fault.restore();
+    restored = true;
+    const restoredMark = env.daemon.mark();
+    for (const [i, b] of before.entries()) {
+      const provider = env.providers.get(b.c.kind)!;
+      const rec = createRecorder({ scenario: "database", variant, provider: b.c.kind }, result);
+      const e = evidence[i];
+      // The provider retries the webhook it got a 5xx for; the operator retries the command.
+      const redelivered = env.webhooks.available
+        ? await waitFor(() => {
+          const after = provider.notificationAttempts(b.c.calendar, b.deliveryMark)
+            .filter((a) => a.at >= outageEnd);
+          return after.some((a) => typeof a.status === "number" && a.status < 300) && after;
+        }, { timeoutMs: 15_000 }) ??
+          provider.notificationAttempts(b.c.calendar, b.deliveryMark)
+            .filter((a) => a.at >= outageEnd)
+        : null;
+      const retry = await operatorSync(env, b.c);
+      const recovery = await collectRecovery(env, b.c, restoredMark, 10_000);
+
+      rec.check(
+        "outage",
+        "operation failed with a logged database error",
+        checkDatabaseErrorLogged(e),
+      );
+      rec.check("outage", "webhook got a 5xx so the provider retries", checkWebhookRejected(e));
+      rec.check(
+        "outage",
+        "webhook failed fast",
+        checkFailedFast(e, { deadlineMs: DEADLINE_MS, slackMs: ANSWER_SLACK_MS }),
+      );
+      rec.check(
+        "outage",
+        "calsync sync reported the database error",
+        checkCommandReportsError(e.command),
+      );
+      rec.check(
+        "outage",
+        `${selector(labels)} went up`,
+        checkMetricIncreased({
+          metric: selector(labels),
+          before: e.failuresBefore,
+          after: e.failuresAfter,
+        }),
+      );
+      rec.check("outage", "no partial rows in external_calendar_events", checkEventsUnchanged(e));
+      rec.check(
+        "outage",
+        "external_calendar_connections not partially updated",
+        checkConnectionUntouched(e),
+      );
+      rec.check("outage", "daemon stayed up", checkDaemonAlive(e));
+      rec.check(
+        "recovery",
+        "provider's webhook retry accepted",
+        checkWebhookRedelivered(redelivered, env.webhooks.note),
+      );
+      rec.check("recovery", "retried calsync sync succeeded", checkCommandSucceeded(retry));
+      rec.check("recovery", "sync succeeded", checkRecoverySync(recovery, "Silent Failures"));
+      rec.check(
+        "recovery",
+        "data consistent with the provider",
+        checkMirrorMatchesProvider(recovery),
+      );
+      await rec.verify("recovery", sql, b.c.providerId);
+    }
+  } finally {
+    if (!restored) await fault.restore();
+  }
+}
+
+/** Runs the database scenario for the given providers at once (the database is shared). */
+export async function runDatabaseScenario(
+  env: DrillEnvironment,
+  kinds: readonly ProviderKind[],
+): Promise<ScenarioResult> {
+  const result = emptyResult();
+  await runOutage(env, kinds, "cut", cutDatabase, result);
+  await runMidWrite(env, kinds, result);
+  await runOutage(env, kinds, "pool", exhaustSlots, result);
+  return result;
+}
