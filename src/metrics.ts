@@ -44,7 +44,8 @@ export function createMetrics() {
     }),
     schedulerErrors: new Counter({
       name: "calendar_scheduler_errors_total",
-      help: "Scheduler loop errors by operation (claim, listen, maintenance).",
+      help:
+        "Scheduler and process errors by operation (claim, listen, maintenance, unhandled_rejection).",
       labelNames: ["operation"] as const,
       registers,
     }),

@@ -15,6 +15,7 @@ import { backoffDelayMs } from "../sync/backoff.ts";
 import { runSync } from "../sync/run_sync.ts";
 import { type Database, openDatabase, probeDatabase } from "./database.ts";
 import { onShutdownSignal } from "./signals.ts";
+import { installProcessGuards } from "./process_guards.ts";
 import { createSyncDeps } from "./sync_deps.ts";
 
 const log = logger("serve");
@@ -34,6 +35,7 @@ export async function serve(
   const shutdown = new AbortController();
   options.signal?.addEventListener("abort", () => shutdown.abort(), { once: true });
   const removeSignals = onShutdownSignal(() => shutdown.abort());
+  const removeGuards = installProcessGuards(metrics);
   const migrations = await readMigrations();
   let database: Database | null = null;
   let migrated = false;
@@ -167,6 +169,7 @@ export async function serve(
   await scheduler?.stop(left);
   await database?.close().catch((error) => log.error("Cannot close the database", { error }));
   removeSignals();
+  removeGuards();
   log.info("Stopped", { exit_code: exitCode });
   return exitCode;
 }
