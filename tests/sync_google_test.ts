@@ -2,38 +2,25 @@ import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts"
 import { startFakeGoogle } from "../drills/fake_google.ts";
 import { requestSync } from "../src/db/connections.ts";
 import { countEvents, listEvents } from "../src/db/events.ts";
-import { createMigratedDatabase } from "./support/migrated_database.ts";
 import {
   claimOne,
   connectionRow,
   counterValue,
-  createHarness,
   expected,
   mirror,
+  providerFixture,
 } from "./support/sync_harness.ts";
 
 async function setup(options: { maxPageSize?: number; env?: Record<string, string> } = {}) {
-  const db = await createMigratedDatabase("sync_google");
-  const google = startFakeGoogle({ maxPageSize: options.maxPageSize });
-  google.addRefreshToken("rt-1");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-    ...options.env,
-  });
-  const calendar = `cal-${crypto.randomUUID().slice(0, 8)}@group.calendar.google.com`;
-  const id = await harness.addConnection({ kind: "google", calendar, refreshToken: "rt-1" });
-  return {
-    db,
-    google,
-    harness,
-    calendar,
-    id,
-    async [Symbol.asyncDispose]() {
-      await google.close();
-      await db.close();
+  const fixture = await providerFixture(
+    "google",
+    () => startFakeGoogle({ maxPageSize: options.maxPageSize }),
+    {
+      env: options.env,
+      calendar: `cal-${crypto.randomUUID().slice(0, 8)}@group.calendar.google.com`,
     },
-  };
+  );
+  return Object.assign(fixture, { google: fixture.fake });
 }
 
 const listRequests = (google: ReturnType<typeof startFakeGoogle>) =>

@@ -1,38 +1,21 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { startFakeMicrosoft } from "../drills/fake_microsoft.ts";
 import { requestSync } from "../src/db/connections.ts";
-import { createMigratedDatabase } from "./support/migrated_database.ts";
 import {
   connectionRow,
   counterValue,
-  createHarness,
   expected,
   mirror,
+  providerFixture,
 } from "./support/sync_harness.ts";
 
 async function setup(options: { rotateStrict?: boolean; env?: Record<string, string> } = {}) {
-  const db = await createMigratedDatabase("sync_graph");
-  const graph = startFakeMicrosoft({ rotateStrict: options.rotateStrict });
-  graph.addRefreshToken("m-rt-1");
-  const harness = createHarness(db.sql, {
-    MICROSOFT_GRAPH_BASE_URL: graph.baseUrl,
-    MICROSOFT_TOKEN_URL: graph.tokenUrl,
-    ...options.env,
-  });
-  const calendar = `AAMk${crypto.randomUUID().slice(0, 8)}`;
-  graph.addCalendar(calendar);
-  const id = await harness.addConnection({ kind: "microsoft", calendar, refreshToken: "m-rt-1" });
-  return {
-    db,
-    graph,
-    harness,
-    calendar,
-    id,
-    async [Symbol.asyncDispose]() {
-      await graph.close();
-      await db.close();
-    },
-  };
+  const fixture = await providerFixture(
+    "microsoft",
+    () => startFakeMicrosoft({ rotateStrict: options.rotateStrict }),
+    { env: options.env, calendar: `AAMk${crypto.randomUUID().slice(0, 8)}` },
+  );
+  return Object.assign(fixture, { graph: fixture.fake });
 }
 
 const soon = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
@@ -98,7 +81,7 @@ Deno.test("Graph: a rotated refresh token replaces the stored one", async () => 
   assertEquals((await t.harness.syncOnce(t.id))?.outcome, "success");
   const [row] = await t.db
     .sql`select refresh_token from external_calendar_connections where id = ${t.id}`;
-  assert(row.refresh_token !== "m-rt-1", "the rotated refresh token was not stored");
+  assert(row.refresh_token !== "rt-1", "the rotated refresh token was not stored");
   assert(t.graph.currentRefreshTokens().includes(row.refresh_token));
 });
 

@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from "../../src/metrics.ts";
 import type { FetchFn } from "../../src/providers/http.ts";
 import { createSyncDeps } from "../../src/runtime/sync_deps.ts";
 import { runSync, type SyncDeps, type SyncOutcome } from "../../src/sync/run_sync.ts";
+import { createMigratedDatabase, type MigratedDatabase } from "./migrated_database.ts";
 
 /** Settings that make failures fast and deterministic in tests. */
 export const TEST_ENV: Record<string, string> = {
@@ -30,6 +31,54 @@ export type Harness = {
   addConnection(
     input: { kind: ProviderKind; calendar: string; refreshToken: string },
   ): Promise<string>;
+};
+
+/** A migrated database, one fake provider with refresh token "rt-1", and one connection. */
+export type ProviderFixture<F> = {
+  db: MigratedDatabase;
+  fake: F;
+  harness: Harness;
+  calendar: string;
+  id: string;
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
+/** Builds a ProviderFixture for Google (`startFakeGoogle`) or Microsoft (`startFakeMicrosoft`). */
+export async function providerFixture<F extends FakeProvider>(
+  kind: ProviderKind,
+  startFake: () => F,
+  options: { env?: Record<string, string>; calendar?: string } = {},
+): Promise<ProviderFixture<F>> {
+  const db = await createMigratedDatabase(`sync_${kind}`);
+  const fake = startFake();
+  fake.addRefreshToken("rt-1");
+  const urls: Record<string, string> = kind === "google"
+    ? { GOOGLE_API_BASE_URL: fake.baseUrl, GOOGLE_TOKEN_URL: fake.tokenUrl }
+    : { MICROSOFT_GRAPH_BASE_URL: fake.baseUrl, MICROSOFT_TOKEN_URL: fake.tokenUrl };
+  const harness = createHarness(db.sql, { ...urls, ...options.env });
+  const calendar = options.calendar ?? `cal-${crypto.randomUUID().slice(0, 8)}`;
+  fake.addCalendar(calendar);
+  const id = await harness.addConnection({ kind, calendar, refreshToken: "rt-1" });
+  return {
+    db,
+    fake,
+    harness,
+    calendar,
+    id,
+    async [Symbol.asyncDispose]() {
+      await fake.close();
+      await db.close();
+    },
+  };
+}
+
+/** What the fixture needs of a fake provider. */
+export type FakeProvider = {
+  baseUrl: string;
+  tokenUrl: string;
+  addRefreshToken(token: string): void;
+  addCalendar(calendarId: string): void;
+  close(): Promise<void>;
 };
 
 /** Builds the engine from env overrides (provider URLs etc.) on an existing database. */
