@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./support/assert.ts";
-import { compileArgs } from "../deploy/compile.ts";
+import { compileArgs, V8_FLAGS } from "../deploy/compile.ts";
 import { CONFIG_VARIABLES } from "../src/config/config.ts";
 
 Deno.test("compileArgs() bakes in named env vars and no blanket permissions", () => {
@@ -15,6 +15,7 @@ Deno.test("compileArgs() bakes in named env vars and no blanket permissions", ()
     "migrations",
   ]);
   assertEquals(args.at(-1), "main.ts");
+  assert(args.includes(`--v8-flags=${V8_FLAGS}`), "the memory-lean V8 flags are not baked in");
 });
 
 Deno.test("compileArgs() narrows the network and opts into the drill's permissions on request", () => {

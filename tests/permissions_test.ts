@@ -7,7 +7,9 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** The permission flags `deno task compile` bakes into the binary, for `deno run`. */
 function bakedPermissions(env: Record<string, string> = {}): string[] {
-  return compileArgs(env).filter((arg) => arg.startsWith("--allow-"));
+  return compileArgs(env).filter((arg) =>
+    arg.startsWith("--allow-") || arg.startsWith("--v8-flags")
+  );
 }
 
 async function runWithBakedPermissions(

@@ -29,7 +29,9 @@ export type EventRow = {
 
 /**
  * Upserts events in one statement. Arrays go in as text[] and are cast on the server: one round
- * trip per chunk, and postgres.js would otherwise store a JSON string for jsonb parameters.
+ * trip per chunk, and postgres.js would otherwise store a JSON string for jsonb parameters. The
+ * raw events go in as one JSON array text: serialised once instead of once per event and again
+ * as an array literal, which roughly halves a full sync's peak heap (`deno task bench`).
  */
 export async function upsertEvents(
   tx: Tx | Sql,

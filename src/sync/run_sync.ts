@@ -14,7 +14,7 @@ import { inTransaction } from "../db/transaction.ts";
 import type { ProviderKind } from "../db/providers.ts";
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics.ts";
-import type { EventChange, ProviderAdapter } from "../providers/adapter.ts";
+import type { ChangePage, EventChange, ProviderAdapter } from "../providers/adapter.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { classifyThrown } from "./classify.ts";
@@ -117,16 +117,26 @@ async function syncPages(
   let buffer: EventChange[] = [];
   let upserted = 0;
   let deleted = 0;
+  const fetchAt = async (position: unknown): Promise<ChangePage> => {
+    const accessToken = await deps.tokens.get(connection, signal);
+    return await adapter.fetchPage({
+      externalCalendarId: connection.externalCalendarId,
+      position,
+      accessToken,
+      signal,
+    });
+  };
+  // The page after a chunk is fetched while that chunk is written, so provider and database
+  // round trips overlap; the transaction itself never waits on the provider.
+  let prefetched: { position: unknown; page: Promise<ChangePage> } | null = null;
   for (;;) {
     let page;
     try {
-      const accessToken = await deps.tokens.get(connection, signal);
-      page = await adapter.fetchPage({
-        externalCalendarId: connection.externalCalendarId,
-        position: cursor.position,
-        accessToken,
-        signal,
-      });
+      const ahead = prefetched !== null && prefetched.position === cursor.position
+        ? prefetched.page
+        : null;
+      prefetched = null;
+      page = await (ahead ?? fetchAt(cursor.position));
     } catch (error) {
       if (error instanceof SyncFailure && error.kind === "auth" && !retriedAuth) {
         // An access token can be revoked before it expires: refresh once, then give up.
@@ -159,6 +169,12 @@ async function syncPages(
       fullSyncGeneration: page.done ? null : cursor.fullSyncGeneration,
     };
     if (page.done || buffer.length >= deps.chunkEvents) {
+      if (!page.done) {
+        const ahead = fetchAt(next.position);
+        // Awaited by the next iteration; if this chunk's write fails, nobody awaits it.
+        ahead.catch(() => {});
+        prefetched = { position: next.position, page: ahead };
+      }
       const { upserts, deletes } = lastChangePerEvent(buffer);
       const sweepGeneration = page.done ? cursor.fullSyncGeneration : null;
       if (page.done && upserts.length === 0 && deletes.length === 0 && sweepGeneration === null) {
