@@ -89,9 +89,10 @@ export function createSecretBox(keys: readonly Uint8Array[]): SecretBox {
       return `${PREFIX}${list[0].id}:${toBase64Url(iv)}:${toBase64Url(sealed)}`;
     },
     async open(stored) {
+      // Awaited first so a plaintext answer never leaves the key import running behind it.
+      const list = await imported;
       if (!stored.startsWith(PREFIX)) return stored;
       const [id, iv, data] = stored.slice(PREFIX.length).split(":");
-      const list = await imported;
       const entry = list.find((k) => k.id === id);
       if (!entry) {
         throw new SecretBoxError(
