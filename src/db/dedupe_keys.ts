@@ -111,6 +111,14 @@ export async function recordGraphNotifications(
       where w.id = f.channel_row and w.status = 'active'
       returning w.id
     ),
+    previous as (
+      -- As for Google: the row's latest committed state decides whether to NOTIFY.
+      select c.id, c.sync_needed, f.full_sync from external_calendar_connections c
+      join (select connection_id, bool_or(action = 'full_sync') as full_sync
+            from fresh where action in ('sync', 'full_sync') group by connection_id) f
+        on f.connection_id = c.id
+      for update of c
+    ),
     requested as (
       update external_calendar_connections c set
         sync_requested_seq = c.sync_requested_seq + 1,
@@ -121,16 +129,16 @@ export async function recordGraphNotifications(
           else greatest(now(), coalesce(c.backoff_until, now())) end,
         sync_needed = true,
         updated_at = now()
-      from (select connection_id, bool_or(action = 'full_sync') as full_sync
-            from fresh where action in ('sync', 'full_sync') group by connection_id) f
-      where c.id = f.connection_id
-      returning c.id
+      from previous f
+      where c.id = f.id
+      returning c.id, f.sync_needed as was_needed
     )
     select
       coalesce((select array_agg(key) from matched), '{}') as known,
       coalesce((select array_agg(key) from inserted), '{}') as fresh,
       (select count(*) from lifecycle)::int
-        + (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r)::int as notified`;
+        + (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r
+          where not r.was_needed)::int as notified`;
   return { known: new Set(row.known), fresh: new Set(row.fresh) };
 }
 
