@@ -3,16 +3,19 @@ import { logger } from "../log/setup.ts";
 
 const log = logger("signals");
 
-/** Calls `onShutdown` once on the first SIGTERM or SIGINT; a second signal exits at once. */
+/** Calls `onShutdown` once on the first SIGTERM or SIGINT; a second one (a second later) exits at once. */
 export function onShutdownSignal(onShutdown: (signal: string) => void): () => void {
-  let received = false;
+  let receivedAt: number | null = null;
   const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
     const handler = () => {
-      if (received) {
+      // `deno task` forwards a signal its child also gets from the terminal's process group:
+      // a repeat within a second is that echo, not an operator asking twice.
+      if (receivedAt !== null && Date.now() - receivedAt < 1_000) return;
+      if (receivedAt !== null) {
         log.warn("Second {signal}: exiting without waiting", { signal });
         Deno.exit(130);
       }
-      received = true;
+      receivedAt = Date.now();
       log.info("Received {signal}: shutting down gracefully", { signal });
       onShutdown(signal);
     };
