@@ -1,4 +1,3 @@
-import type { Hono } from "hono";
 import { type ChannelDeps, createChannelDeps } from "../src/channels/channel_deps.ts";
 import { runChannelMaintenance } from "../src/channels/channel_maintenance.ts";
 import { runCommand } from "../src/cli/commands.ts";
@@ -14,20 +13,10 @@ import { mountWebhooks } from "../src/webhooks/routes.ts";
 import { startFakeMicrosoft } from "../drills/fake_microsoft.ts";
 import { assert, assertEquals, waitFor } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
+import { serveApp } from "./support/serve_app.ts";
 
 const REFRESH_TOKEN = "M.C507_BAY.0.U.-refresh";
 const MINUTE = 60_000;
-
-function serveApp(app: Hono): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: (addr) =>
-        resolve({ url: `http://127.0.0.1:${addr.port}`, close: () => server.shutdown() }),
-    }, app.fetch);
-  });
-}
 
 async function connectionRow(sql: Sql, connectionId: string) {
   const [row] = await sql<

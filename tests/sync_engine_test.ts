@@ -10,6 +10,7 @@ import { createMigratedDatabase } from "./support/migrated_database.ts";
 import {
   connectionRow,
   counterValue,
+  createFetchGate,
   createHarness,
   expected,
   mirror,
@@ -46,34 +47,23 @@ Deno.test("a sync request that arrives during a sync leads to exactly one more s
   await using db = await createMigratedDatabase("request_during");
   await using google = startFakeGoogle();
   google.addRefreshToken("rt");
-  let gate: Promise<void> | null = null;
-  let entered: () => void = () => {};
-  const enteredPromise = new Promise<void>((resolve) => (entered = resolve));
-  const gatedFetch: typeof fetch = async (input, init) => {
-    if (gate && String(input).includes("/events")) {
-      entered();
-      await gate;
-    }
-    return await fetch(input, init);
-  };
+  const gate = createFetchGate("/events");
   const harness = createHarness(db.sql, {
     GOOGLE_API_BASE_URL: google.baseUrl,
     GOOGLE_TOKEN_URL: google.tokenUrl,
-  }, { fetch: gatedFetch });
+  }, { fetch: gate.fetch });
   const id = await harness.addConnection({
     kind: "google",
     calendar: "primary",
     refreshToken: "rt",
   });
-  let release: () => void = () => {};
-  gate = new Promise((resolve) => (release = resolve));
+  const held = gate.close();
   const running = harness.syncOnce(id);
-  await enteredPromise;
+  await held;
   // Two requests while the sync runs: they collapse into one follow-up sync.
   await requestSync(db.sql, id);
   await requestSync(db.sql, id);
-  gate = null;
-  release();
+  gate.open();
   const first = await running;
   assertEquals(first?.outcome === "success" && first.syncNeeded, true);
   const second = await harness.syncOnce(id);
@@ -358,20 +348,11 @@ Deno.test("a full-sync request made during a running sync survives it: the next 
   await using db = await createMigratedDatabase("full_request");
   await using google = startFakeGoogle();
   google.addRefreshToken("rt");
-  let gate: Promise<void> | null = null;
-  let entered: () => void = () => {};
-  const enteredPromise = new Promise<void>((resolve) => (entered = resolve));
-  const gatedFetch: typeof fetch = async (input, init) => {
-    if (gate && String(input).includes("/events")) {
-      entered();
-      await gate;
-    }
-    return await fetch(input, init);
-  };
+  const gate = createFetchGate("/events");
   const harness = createHarness(db.sql, {
     GOOGLE_API_BASE_URL: google.baseUrl,
     GOOGLE_TOKEN_URL: google.tokenUrl,
-  }, { fetch: gatedFetch });
+  }, { fetch: gate.fetch });
   const id = await harness.addConnection({
     kind: "google",
     calendar: "primary",
@@ -380,13 +361,11 @@ Deno.test("a full-sync request made during a running sync survives it: the next 
   google.putEvent("primary", { summary: "one" });
   assertEquals((await harness.syncOnce(id))?.outcome, "success");
   await requestSync(db.sql, id);
-  let release: () => void = () => {};
-  gate = new Promise((resolve) => (release = resolve));
+  const held = gate.close();
   const running = harness.syncOnce(id);
-  await enteredPromise;
+  await held;
   await requestSync(db.sql, id, { full: true });
-  gate = null;
-  release();
+  gate.open();
   assertEquals((await running)?.outcome, "success");
   google.resetRequests();
   assertEquals((await harness.syncOnce(id))?.outcome, "success");

@@ -1,4 +1,3 @@
-import type { Hono } from "hono";
 import { insertConnection } from "../src/db/connections.ts";
 import { insertProvider } from "../src/db/providers.ts";
 import { insertChannel } from "../src/db/webhook_channels.ts";
@@ -7,6 +6,7 @@ import { createMetrics } from "../src/metrics.ts";
 import { mountWebhooks } from "../src/webhooks/routes.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
+import { serveApp } from "./support/serve_app.ts";
 
 const SEED = Number(Deno.env.get("WEBHOOK_FUZZ_SEED") ?? 20_251_125);
 const REQUESTS = 500;
@@ -22,17 +22,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
-}
-
-function serveApp(app: Hono): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: (addr) =>
-        resolve({ url: `http://127.0.0.1:${addr.port}`, close: () => server.shutdown() }),
-    }, app.fetch);
-  });
 }
 
 Deno.test("random deliveries never get a 5xx and never crash the server", async () => {

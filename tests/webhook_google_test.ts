@@ -1,4 +1,3 @@
-import type { Hono } from "hono";
 import { openSql, type Sql } from "../src/db/client.ts";
 import { insertConnection, SYNC_CHANNEL } from "../src/db/connections.ts";
 import { insertProvider } from "../src/db/providers.ts";
@@ -10,22 +9,10 @@ import { mountWebhooks } from "../src/webhooks/routes.ts";
 import { createDeliverer } from "../drills/fake_delivery.ts";
 import { assert, assertEquals, waitFor } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
+import { serveApp } from "./support/serve_app.ts";
 
 const SECRET = "gT3b8WmZr0qk5Yc1XvJ2nQ7sLdP4eHaU9fKoBiCyN6w";
 const RESOURCE_ID = "ret08u3rv24htgh289g";
-
-type Server = { url: string; close(): Promise<void> };
-
-function serveApp(app: Hono, port = 0): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port,
-      onListen: (addr) =>
-        resolve({ url: `http://127.0.0.1:${addr.port}`, close: () => server.shutdown() }),
-    }, app.fetch);
-  });
-}
 
 function webhookApp(sql: () => Sql | null, deadlineMs = 2_500) {
   const metrics = createMetrics();

@@ -1,4 +1,3 @@
-import type { Hono } from "hono";
 import { openSql, type Sql } from "../src/db/client.ts";
 import { insertConnection, SYNC_CHANNEL } from "../src/db/connections.ts";
 import { insertProvider } from "../src/db/providers.ts";
@@ -10,21 +9,11 @@ import { MAX_VALIDATION_TOKEN_CHARS } from "../src/webhooks/microsoft_webhook.ts
 import { mountWebhooks } from "../src/webhooks/routes.ts";
 import { assert, assertEquals, waitFor } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
+import { serveApp } from "./support/serve_app.ts";
 
 const CLIENT_STATE = "Jq2c9Xw4Lr7Tz1Vb5Nm8Kp3Gs6Hd0Fa_Ye-Uo2Ri4Ec";
 const USER = "8ee44408-0679-472c-bc2a-692812af3437";
 const TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95";
-
-function serveApp(app: Hono): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: (addr) =>
-        resolve({ url: `http://127.0.0.1:${addr.port}`, close: () => server.shutdown() }),
-    }, app.fetch);
-  });
-}
 
 /** A change notification shaped like wire formats §4.3 (the event variant). */
 function change(

@@ -188,3 +188,37 @@ export async function counterValue(
   );
   return value?.value ?? 0;
 }
+
+/** A fetch that can hold the next matching provider request until released. */
+export type FetchGate = {
+  fetch: typeof fetch;
+  /** Holds the next request whose URL includes `match`; resolves when one is held. */
+  close(): Promise<void>;
+  /** Lets the held request (and all later ones) through. */
+  open(): void;
+};
+
+/** Creates a FetchGate for URLs containing `match` (e.g. "/events"). */
+export function createFetchGate(match: string): FetchGate {
+  let gate: Promise<void> | null = null;
+  let release: () => void = () => {};
+  let entered: () => void = () => {};
+  return {
+    async fetch(input, init) {
+      if (gate && String(input).includes(match)) {
+        const held = gate;
+        entered();
+        await held;
+      }
+      return await fetch(input, init);
+    },
+    close() {
+      gate = new Promise((resolve) => (release = resolve));
+      return new Promise((resolve) => (entered = resolve));
+    },
+    open() {
+      gate = null;
+      release();
+    },
+  };
+}
