@@ -12,6 +12,7 @@ import {
   isJsonContentType,
   problem,
   remaining,
+  timed,
   type WebhookDeps,
 } from "./webhook_deps.ts";
 
@@ -24,15 +25,7 @@ const log = logger("webhooks");
  * record it, and a 4xx that Google will not retry for anything forged or malformed.
  */
 export async function handleGoogleWebhook(deps: WebhookDeps, c: Context): Promise<Response> {
-  const startedAt = performance.now();
-  try {
-    return await answer(deps, c, startedAt);
-  } finally {
-    deps.metrics.webhookDuration.observe(
-      { provider: "google" },
-      (performance.now() - startedAt) / 1000,
-    );
-  }
+  return await timed(deps, "google", (startedAt) => answer(deps, c, startedAt));
 }
 
 async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise<Response> {

@@ -12,6 +12,7 @@ import {
   isJsonContentType,
   problem,
   remaining,
+  timed,
   type WebhookDeps,
 } from "./webhook_deps.ts";
 
@@ -33,15 +34,7 @@ const LIFECYCLE_ACTIONS: Record<string, GraphRecord["action"]> = {
  * cannot commit (Graph retries 5xx for up to four hours).
  */
 export async function handleMicrosoftWebhook(deps: WebhookDeps, c: Context): Promise<Response> {
-  const startedAt = performance.now();
-  try {
-    return await answer(deps, c, startedAt);
-  } finally {
-    deps.metrics.webhookDuration.observe(
-      { provider: "microsoft" },
-      (performance.now() - startedAt) / 1000,
-    );
-  }
+  return await timed(deps, "microsoft", (startedAt) => answer(deps, c, startedAt));
 }
 
 async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise<Response> {

@@ -18,6 +18,20 @@ export type WebhookDeps = {
 /** A delivery's result label on `calendar_webhook_notifications_total`. */
 export type WebhookResult = "accepted" | "duplicate" | "rejected" | "unavailable" | "ignored";
 
+/** Answers a delivery with `handle` (given its start, for deadlines), observing its duration. */
+export async function timed(
+  deps: WebhookDeps,
+  provider: ProviderKind,
+  handle: (startedAt: number) => Promise<Response>,
+): Promise<Response> {
+  const startedAt = performance.now();
+  try {
+    return await handle(startedAt);
+  } finally {
+    deps.metrics.webhookDuration.observe({ provider }, (performance.now() - startedAt) / 1000);
+  }
+}
+
 /** Counts `n` notifications with one result. */
 export function count(
   deps: WebhookDeps,
