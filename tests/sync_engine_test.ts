@@ -378,3 +378,43 @@ Deno.test("a full-sync request made during a running sync survives it: the next 
   await harness.syncOnce(id);
   assert(google.requests.find((r) => r.path.endsWith("/events"))?.query.syncToken);
 });
+
+Deno.test("a slow maintenance pass (provider calls) is neither a failure nor run twice at once", async () => {
+  await using db = await createMigratedDatabase("slow_maintenance");
+  const metrics = createMetrics();
+  let running = 0;
+  let maxRunning = 0;
+  let passes = 0;
+  const scheduler = startScheduler({
+    sql: db.sql,
+    metrics,
+    replicaId: "maintenance",
+    concurrency: 1,
+    pollIntervalMs: 1_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 50,
+    runSync: () => Promise.resolve(),
+    maintenance: {
+      intervalMs: 5,
+      run: async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        // Longer than the database deadline, as a pass waiting on a slow provider would be.
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        running--;
+        passes++;
+      },
+    },
+  });
+  try {
+    await waitFor(() => passes >= 3, { what: "three maintenance passes" });
+  } finally {
+    await scheduler.stop(1_000);
+  }
+  assertEquals(maxRunning, 1);
+  assertEquals(
+    await counterValue(metrics, "calendar_scheduler_errors_total", { operation: "maintenance" }),
+    0,
+  );
+});

@@ -139,7 +139,13 @@ export async function serve(
           intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
           run: (signal) =>
             runMaintenance(
-              { sql: db.sql, metrics, dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL, channels },
+              {
+                sql: db.sql,
+                metrics,
+                dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL,
+                dbDeadlineMs: config.DB_STATEMENT_TIMEOUT_MS + 5_000,
+                channels,
+              },
               signal,
             ),
         },

@@ -1,7 +1,7 @@
 /** @module Periodic housekeeping: the connection-state gauge, dedupe-key pruning, channels. */
 import type { ChannelDeps } from "../channels/channel_deps.ts";
 import { runChannelMaintenance } from "../channels/channel_maintenance.ts";
-import type { Sql } from "../db/client.ts";
+import { type Sql, withDeadline } from "../db/client.ts";
 import { countConnectionsByState } from "../db/connections.ts";
 import { pruneDedupeKeys } from "../db/dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
@@ -14,10 +14,23 @@ const log = logger("maintenance");
  * renews and stops push channels when `channels` is given.
  */
 export async function runMaintenance(
-  deps: { sql: Sql; metrics: Metrics; dedupeTtlMs: number; channels?: ChannelDeps },
+  deps: {
+    sql: Sql;
+    metrics: Metrics;
+    dedupeTtlMs: number;
+    /** Client-side deadline of each database step (a half-open socket must not hang it). */
+    dbDeadlineMs: number;
+    channels?: ChannelDeps;
+  },
   signal: AbortSignal,
 ): Promise<void> {
-  const counts = await countConnectionsByState(deps.sql);
+  let counts;
+  try {
+    counts = await withDeadline(countConnectionsByState(deps.sql), deps.dbDeadlineMs, "Gauges");
+  } catch (error) {
+    deps.metrics.databaseUp.set(0);
+    throw error;
+  }
   // Refreshed here too, not only by /readyz probes, so the gauge is right without a prober.
   deps.metrics.databaseUp.set(1);
   for (const [state, value] of Object.entries(counts)) {
@@ -25,7 +38,11 @@ export async function runMaintenance(
   }
   let pruned = 0;
   for (let batch = 0; batch < 10 && !signal.aborted; batch++) {
-    const removed = await pruneDedupeKeys(deps.sql, deps.dedupeTtlMs);
+    const removed = await withDeadline(
+      pruneDedupeKeys(deps.sql, deps.dedupeTtlMs),
+      deps.dbDeadlineMs,
+      "Dedupe-key pruning",
+    );
     pruned += removed;
     if (removed < 1_000) break;
   }
