@@ -14,6 +14,7 @@ import { startFakeGoogle } from "../drills/fake_google.ts";
 import { assert, assertEquals } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
 import { serveApp } from "./support/serve_app.ts";
+import { dueNow, only } from "./support/channel_rows.ts";
 
 const REFRESH_TOKEN = "1//0g-refresh-token";
 const MINUTE = 60_000;
@@ -23,15 +24,6 @@ async function seq(sql: Sql, connectionId: string): Promise<number> {
     select sync_requested_seq::int as seq from external_calendar_connections
     where id = ${connectionId}`;
   return row.seq;
-}
-
-async function dueNow(sql: Sql, rowId: string): Promise<void> {
-  await sql`update webhook_channels set next_work_at = now() where id = ${rowId}`;
-}
-
-function only<T>(rows: T[]): T {
-  assertEquals(rows.length, 1, "rows");
-  return rows[0];
 }
 
 Deno.test("Google watch channels", async (t) => {

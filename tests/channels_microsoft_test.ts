@@ -14,6 +14,7 @@ import { startFakeMicrosoft } from "../drills/fake_microsoft.ts";
 import { assert, assertEquals, waitFor } from "./support/assert.ts";
 import { createMigratedDatabase } from "./support/migrated_database.ts";
 import { serveApp } from "./support/serve_app.ts";
+import { dueNow, only } from "./support/channel_rows.ts";
 
 const REFRESH_TOKEN = "M.C507_BAY.0.U.-refresh";
 const MINUTE = 60_000;
@@ -25,15 +26,6 @@ async function connectionRow(sql: Sql, connectionId: string) {
     select sync_requested_seq::int as seq, full_sync_requested_seq::int as full_seq, sync_cursor as cursor, refresh_token
     from external_calendar_connections where id = ${connectionId}`;
   return row;
-}
-
-async function dueNow(sql: Sql, rowId: string): Promise<void> {
-  await sql`update webhook_channels set next_work_at = now() where id = ${rowId}`;
-}
-
-function only<T>(rows: T[]): T {
-  assertEquals(rows.length, 1, "rows");
-  return rows[0];
 }
 
 Deno.test("Microsoft Graph subscriptions", async (t) => {

@@ -14,23 +14,15 @@ import {
   createHarness,
   expected,
   mirror,
+  providerFixture,
 } from "./support/sync_harness.ts";
 
 Deno.test("Retry-After longer than the maximum backoff is honoured", async () => {
-  await using db = await createMigratedDatabase("retry_after");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-    SYNC_BACKOFF_BASE_MS: "10",
-    SYNC_BACKOFF_MAX_MS: "20",
-  });
-  const id = await harness.addConnection({
-    kind: "google",
+  await using fixture = await providerFixture("google", () => startFakeGoogle(), {
     calendar: "primary",
-    refreshToken: "rt",
+    env: { SYNC_BACKOFF_BASE_MS: "10", SYNC_BACKOFF_MAX_MS: "20" },
   });
+  const { db, fake: google, harness, id } = fixture;
   google.setFault({ kind: "status", status: 429, retryAfter: "120" }, { target: "api" });
   const before = Date.now();
   await harness.syncOnce(id);
@@ -44,19 +36,12 @@ Deno.test("Retry-After longer than the maximum backoff is honoured", async () =>
 });
 
 Deno.test("a sync request that arrives during a sync leads to exactly one more sync", async () => {
-  await using db = await createMigratedDatabase("request_during");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
   const gate = createFetchGate("/events");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-  }, { fetch: gate.fetch });
-  const id = await harness.addConnection({
-    kind: "google",
+  await using fixture = await providerFixture("google", () => startFakeGoogle(), {
     calendar: "primary",
-    refreshToken: "rt",
+    fetch: gate.fetch,
   });
+  const { db, harness, id } = fixture;
   const held = gate.close();
   const running = harness.syncOnce(id);
   await held;
@@ -186,18 +171,10 @@ Deno.test("two schedulers on one database sync every due connection, none twice 
 });
 
 Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interval", async () => {
-  await using db = await createMigratedDatabase("notify");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-  });
-  const id = await harness.addConnection({
-    kind: "google",
+  await using fixture = await providerFixture("google", () => startFakeGoogle(), {
     calendar: "primary",
-    refreshToken: "rt",
   });
+  const { db, harness, id } = fixture;
   const listener = openSql(db.url, { max: 2 });
   let synced = 0;
   const scheduler = startScheduler({
@@ -227,19 +204,11 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
 });
 
 Deno.test("stopping the scheduler cancels running syncs, releases their leases and counts no failure", async () => {
-  await using db = await createMigratedDatabase("shutdown_release");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-    SYNC_HTTP_TIMEOUT_MS: "60000",
-  });
-  const id = await harness.addConnection({
-    kind: "google",
+  await using fixture = await providerFixture("google", () => startFakeGoogle(), {
     calendar: "primary",
-    refreshToken: "rt",
+    env: { SYNC_HTTP_TIMEOUT_MS: "60000" },
   });
+  const { db, fake: google, harness, id } = fixture;
   google.setFault({ kind: "hang" }, { target: "api" });
   const pool = openSql(db.url, { max: 2 });
   const scheduler = startScheduler({
@@ -345,19 +314,12 @@ Deno.test("the scheduler survives a database outage, re-LISTENs and catches up b
 });
 
 Deno.test("a full-sync request made during a running sync survives it: the next sync is full", async () => {
-  await using db = await createMigratedDatabase("full_request");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
   const gate = createFetchGate("/events");
-  const harness = createHarness(db.sql, {
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-  }, { fetch: gate.fetch });
-  const id = await harness.addConnection({
-    kind: "google",
+  await using fixture = await providerFixture("google", () => startFakeGoogle(), {
     calendar: "primary",
-    refreshToken: "rt",
+    fetch: gate.fetch,
   });
+  const { db, fake: google, harness, id } = fixture;
   google.putEvent("primary", { summary: "one" });
   assertEquals((await harness.syncOnce(id))?.outcome, "success");
   await requestSync(db.sql, id);

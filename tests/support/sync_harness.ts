@@ -47,7 +47,7 @@ export type ProviderFixture<F> = {
 export async function providerFixture<F extends FakeProvider>(
   kind: ProviderKind,
   startFake: () => F,
-  options: { env?: Record<string, string>; calendar?: string } = {},
+  options: { env?: Record<string, string>; calendar?: string; fetch?: FetchFn } = {},
 ): Promise<ProviderFixture<F>> {
   const db = await createMigratedDatabase(`sync_${kind}`);
   const fake = startFake();
@@ -55,7 +55,7 @@ export async function providerFixture<F extends FakeProvider>(
   const urls: Record<string, string> = kind === "google"
     ? { GOOGLE_API_BASE_URL: fake.baseUrl, GOOGLE_TOKEN_URL: fake.tokenUrl }
     : { MICROSOFT_GRAPH_BASE_URL: fake.baseUrl, MICROSOFT_TOKEN_URL: fake.tokenUrl };
-  const harness = createHarness(db.sql, { ...urls, ...options.env });
+  const harness = createHarness(db.sql, { ...urls, ...options.env }, { fetch: options.fetch });
   const calendar = options.calendar ?? `cal-${crypto.randomUUID().slice(0, 8)}`;
   fake.addCalendar(calendar);
   const id = await harness.addConnection({ kind, calendar, refreshToken: "rt-1" });
