@@ -1,6 +1,7 @@
 /** @module Applies numbered SQL migrations, each in its own transaction, under an advisory lock. */
 import type { Sql } from "./client.ts";
 import { inTransaction } from "./transaction.ts";
+import { sha256Hex } from "../crypto/sha256.ts";
 
 /** One migration file. */
 export type Migration = { version: number; name: string; sql: string; checksum: string };
@@ -23,11 +24,6 @@ const MIGRATION_LOCK_KEY = 7_215_334_001;
 /** The folder holding calsync's migrations (also inside a compiled binary, via `--include`). */
 export const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Reads `NNN_name.sql` files from a folder, sorted by number; rejects duplicates and gaps in naming. */
 export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
   const migrations: Migration[] = [];
@@ -44,7 +40,7 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
       version: Number(match[1]),
       name: entry.name,
       sql: text,
-      checksum: await sha256(text),
+      checksum: await sha256Hex(text),
     });
   }
   migrations.sort((a, b) => a.version - b.version);

@@ -1,11 +1,6 @@
 /** @module Dedupe keys of webhook deliveries: equal for a provider's retries, distinct otherwise. */
 
-const encoder = new TextEncoder();
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
+import { sha256Hex } from "../crypto/sha256.ts";
 
 /**
  * Google: the channel id plus the message number. Google numbers every message of a channel
