@@ -7,6 +7,7 @@ COPY deno.json deno.lock ./
 COPY main.ts ./
 COPY src ./src
 COPY drills ./drills
+COPY testkit ./testkit
 COPY migrations ./migrations
 RUN deno install --frozen && deno task compile
 

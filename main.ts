@@ -7,8 +7,8 @@ import { logger, setupLogging } from "./src/log/setup.ts";
 import {
   DatabaseUnavailableError,
   EmbeddedDatabaseUnavailableError,
-} from "./src/runtime/database.ts";
-import { serve } from "./src/runtime/serve.ts";
+} from "./src/daemon/open_database.ts";
+import { serve } from "./src/daemon/serve.ts";
 import { installWebhookRoutes } from "./src/webhooks/routes.ts";
 
 const OPTIONS = {

@@ -3,7 +3,7 @@
  * database, never by calsync) that record every lease hand-over, every sync request and every
  * dedupe key insert, each with its transaction id and the database clock.
  */
-import type { Sql } from "../../src/db/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 
 /** One change of a connection's lease owner. Times are ms since epoch on the database clock. */
 export type LeaseChange = {

@@ -3,8 +3,8 @@
  * balancer in front of the replicas, the replicas (each behind its own fault proxy) and the
  * connections, synced once and with live push channels.
  */
-import { insertConnection } from "../../src/db/connections.ts";
-import { insertProvider } from "../../src/db/providers.ts";
+import { insertConnection } from "../../src/storage/connections.ts";
+import { insertProvider } from "../../src/storage/calendar_providers.ts";
 import { type DrillDatabase, openDrillDatabase } from "../drill/database.ts";
 import { DAEMON_SETTINGS } from "../drill/environment.ts";
 import type { ProviderKind } from "../drill/evidence.ts";

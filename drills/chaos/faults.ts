@@ -3,7 +3,7 @@
  * (provider errors, database cuts, webhook outages, one replica SIGKILLed and restarted), and
  * removes every one of them when it stops.
  */
-import type { Fault } from "../fake_faults.ts";
+import type { Fault } from "../../testkit/fake_faults.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
 import { sleep } from "../drill/wait.ts";
 import type { ChaosEnvironment } from "./environment.ts";

@@ -2,9 +2,9 @@
  * @module Both fake providers as the soak drives them: events (single and recurring), sync-token
  * invalidation, faults and the delivery logs, behind one shape per provider.
  */
-import type { Fault, SetFaultOptions } from "../fake_faults.ts";
-import { type FakeGoogle, startFakeGoogle } from "../fake_google.ts";
-import { type FakeMicrosoft, startFakeMicrosoft } from "../fake_microsoft.ts";
+import type { Fault, SetFaultOptions } from "../../testkit/fake_faults.ts";
+import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
+import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
 
 /** Push deliveries as a fake saw them: attempts, acknowledged messages, duplicates it sent. */

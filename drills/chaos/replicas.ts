@@ -2,7 +2,7 @@
  * @module The daemon replicas under test: `main.ts serve` subprocesses on one database, each
  * behind its own fault proxy, that can be SIGKILLed and restarted.
  */
-import { type FaultProxy, startFaultProxy } from "../fault_proxy.ts";
+import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { type DrillDaemon, startDrillDaemon } from "../drill/daemon.ts";
 
 /** One process of a replica; a restart starts a new process in the same slot. */

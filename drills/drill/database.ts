@@ -1,7 +1,7 @@
 /** @module The drill's scratch database and role, on `DATABASE_URL`'s server or an embedded one. */
 import postgres from "postgres";
 import { join } from "node:path";
-import { openSql, type Sql } from "../../src/db/client.ts";
+import { openSql, type Sql } from "../../src/storage/client.ts";
 import { sleep, waitFor } from "./wait.ts";
 
 /** A scratch database owned by a scratch login role, which the daemon under test uses. */
@@ -44,7 +44,7 @@ async function withServer(url: string, work: (sql: postgres.Sql) => Promise<void
 }
 
 async function startEmbedded(): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
-  const { startEmbeddedPostgres } = await import("../../src/db/embedded.ts");
+  const { startEmbeddedPostgres } = await import("../../src/storage/embedded.ts");
   const dir = await Deno.makeTempDir({ prefix: "calsync-drill-pg-" });
   // As root the server runs as "postgres", which must be able to enter the directory.
   await Deno.chmod(dir, 0o755);

@@ -2,9 +2,9 @@
  * @module Sets up everything a drill runs against: scratch database, fault proxy, fake providers,
  * webhook gate, the daemon under test, and one connection per scenario and provider.
  */
-import { insertConnection } from "../../src/db/connections.ts";
-import { insertProvider } from "../../src/db/providers.ts";
-import { type FaultProxy, startFaultProxy } from "../fault_proxy.ts";
+import { insertConnection } from "../../src/storage/connections.ts";
+import { insertProvider } from "../../src/storage/calendar_providers.ts";
+import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { type DrillDaemon, startDrillDaemon } from "./daemon.ts";
 import { type DrillDatabase, openDrillDatabase } from "./database.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";

@@ -1,7 +1,7 @@
 /** @module One interface over the fake Google and Microsoft servers, as the drill uses them. */
-import type { FakeServerControls, Fault, SetFaultOptions } from "../fake_faults.ts";
-import { type FakeGoogle, startFakeGoogle } from "../fake_google.ts";
-import { type FakeMicrosoft, startFakeMicrosoft } from "../fake_microsoft.ts";
+import type { FakeServerControls, Fault, SetFaultOptions } from "../../testkit/fake_faults.ts";
+import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
+import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import type { DeliveryAttempt, ProviderKind } from "./evidence.ts";
 
 /** A fake provider with the handful of operations the drill needs. */

@@ -1,5 +1,5 @@
 /** @module What a scenario run reports: its checks and the verification query's rows. */
-import type { Sql } from "../../src/db/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 import type { CheckOutcome } from "./diagnosis.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import { type VerificationRow, verificationRows } from "./snapshot.ts";

@@ -4,7 +4,7 @@
  * matches a parameter instead: a marker in the titles of new events, which travels in the Bind
  * message of the events upsert inside the write transaction.
  */
-import { requestSync } from "../../src/db/connections.ts";
+import { requestSync } from "../../src/storage/connections.ts";
 import {
   checkConnectionUntouched,
   checkDaemonAlive,

@@ -2,7 +2,7 @@
  * @module What the drill reads from the database: the operators' verification query (from the drill
  * document), byte-exact event snapshots, connection state, dedupe keys and channels.
  */
-import type { Sql } from "../../src/db/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 import type { ConnectionState, EventSnapshot } from "./evidence.ts";
 
 /** The drill document's verification query, with `<provider-id>` left for the report to fill. */

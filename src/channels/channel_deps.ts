@@ -1,11 +1,11 @@
 /** @module What channel maintenance needs, built from the config. */
 import type { Config } from "../config/config.ts";
-import type { Sql } from "../db/client.ts";
-import type { ClaimedConnection } from "../db/connections.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Sql } from "../storage/client.ts";
+import type { ClaimedConnection } from "../storage/connections.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
-import type { FetchFn } from "../providers/http.ts";
-import { createSyncDeps } from "../runtime/sync_deps.ts";
+import type { FetchFn } from "../providers/provider_fetch.ts";
+import { createSyncDeps } from "../daemon/wiring.ts";
 import {
   GOOGLE_CHANNEL_TTL_MS,
   GOOGLE_OVERLAP_MS,

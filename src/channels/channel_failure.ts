@@ -1,9 +1,9 @@
 /** @module Records failed channel work: backoff on the row, a log line and a metric. */
-import { type ChannelRow, recordChannelFailure } from "../db/webhook_channels.ts";
+import { type ChannelRow, recordChannelFailure } from "../storage/webhook_channels.ts";
 import { logger } from "../log/setup.ts";
-import { backoffDelayMs } from "../sync/backoff.ts";
-import { classifyThrown } from "../sync/classify.ts";
-import { SyncFailure } from "../sync/failure.ts";
+import { backoffDelayMs } from "../failures/backoff.ts";
+import { classifyThrown } from "../failures/classify.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChannelWork } from "./channel_deps.ts";
 
 const log = logger("channels");

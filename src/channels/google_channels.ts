@@ -1,6 +1,6 @@
 /** @module Google Calendar push channels: `events.watch` and `channels.stop` (wire formats §2). */
 import { z } from "zod";
-import { SyncFailure } from "../sync/failure.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChannelWork } from "./channel_deps.ts";
 import { parseExpiry } from "./channel_timing.ts";
 import { callProvider } from "./provider_call.ts";

@@ -1,6 +1,6 @@
 /** @module Microsoft Graph change-notification subscriptions: create, renew, delete (§4.1). */
 import { z } from "zod";
-import { SyncFailure } from "../sync/failure.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChannelWork } from "./channel_deps.ts";
 import { parseExpiry } from "./channel_timing.ts";
 import { callProvider } from "./provider_call.ts";

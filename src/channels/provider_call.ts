@@ -1,6 +1,6 @@
 /** @module One authorised provider call for channel work: token, deadline, one retry on 401. */
-import { fetchProviderJson } from "../providers/http.ts";
-import { SyncFailure } from "../sync/failure.ts";
+import { fetchProviderJson } from "../providers/provider_fetch.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChannelWork } from "./channel_deps.ts";
 
 /** A request to the connection's provider; `body` is sent as JSON. */

@@ -1,9 +1,12 @@
 /** @module Stops a connection's channels before it is removed (best effort). */
-import { delay } from "../async/delay.ts";
-import { claimConnectionsForChannelWork, listConnectionChannels } from "../db/webhook_channels.ts";
+import { delay } from "../core/delay.ts";
+import {
+  claimConnectionsForChannelWork,
+  listConnectionChannels,
+} from "../storage/webhook_channels.ts";
 import { logger } from "../log/setup.ts";
 import type { ChannelDeps } from "./channel_deps.ts";
-import { stopChannel } from "./maintain_connection.ts";
+import { stopChannel } from "./connection_channels.ts";
 
 const log = logger("channels");
 

@@ -10,19 +10,19 @@ import {
   reauthorizeConnection,
   replaceStoredRefreshToken,
   requestSync,
-} from "../db/connections.ts";
-import { migrate } from "../db/migrate.ts";
+} from "../storage/connections.ts";
+import { migrate } from "../storage/migrate.ts";
 import {
   findProvider,
   insertProvider,
   listProviders,
   type ProviderKind,
   setProviderAllowlisted,
-} from "../db/providers.ts";
+} from "../storage/calendar_providers.ts";
 import { logger } from "../log/setup.ts";
-import { createMetrics } from "../metrics.ts";
-import { type Database, openDatabase, probeDatabase } from "../runtime/database.ts";
-import { secretBoxFromConfig } from "../runtime/sync_deps.ts";
+import { createMetrics } from "../metrics/metrics.ts";
+import { type Database, openDatabase, probeDatabase } from "../daemon/open_database.ts";
+import { secretBoxFromConfig } from "../daemon/wiring.ts";
 import { formatTable } from "./format.ts";
 
 /** Where command output goes. */

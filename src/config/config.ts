@@ -1,6 +1,6 @@
 /** @module Reads calsync's configuration from environment variables, once, into a frozen object. */
 import { z } from "zod";
-import { parseDurationMs } from "./duration.ts";
+import { parseDurationMs } from "../core/duration.ts";
 import { parseKeyList } from "../crypto/secret_box.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;

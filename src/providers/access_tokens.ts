@@ -1,10 +1,10 @@
 /** @module Caches access tokens per connection and refreshes each at most once at a time. */
-import { type ClaimedConnection, storeRefreshToken } from "../db/connections.ts";
-import type { Sql } from "../db/client.ts";
-import type { ProviderKind } from "../db/providers.ts";
-import { SyncFailure } from "../sync/failure.ts";
+import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
+import type { Sql } from "../storage/client.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { SecretBox } from "../crypto/secret_box.ts";
-import type { FetchFn } from "./http.ts";
+import type { FetchFn } from "./provider_fetch.ts";
 import { type AccessGrant, type OAuthClient, refreshAccessToken } from "./oauth.ts";
 
 /** Hands out valid access tokens for claimed connections. */

@@ -1,6 +1,6 @@
 /** @module The interface every provider adapter implements, and the page it returns. */
-import type { MirroredEvent } from "../db/events.ts";
-import type { ProviderKind } from "../db/providers.ts";
+import type { MirroredEvent } from "../storage/calendar_events.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
 
 /** One change to apply to the mirror. */
 export type EventChange =

@@ -1,8 +1,8 @@
 /** @module Google Calendar v3 adapter: events.list full and incremental sync with paging. */
 import { z } from "zod";
-import { SyncFailure } from "../sync/failure.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChangePage, EventChange, FetchPageInput, ProviderAdapter } from "./adapter.ts";
-import { type FetchFn, fetchProviderJson } from "./http.ts";
+import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
 
 const EventDateTime = z.object({
   date: z.string().optional(),

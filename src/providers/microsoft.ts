@@ -1,8 +1,8 @@
 /** @module Microsoft Graph adapter: calendarView delta over a window, paged by opaque links. */
 import { z } from "zod";
-import { SyncFailure } from "../sync/failure.ts";
+import { SyncFailure } from "../failures/failure.ts";
 import type { ChangePage, EventChange, FetchPageInput, ProviderAdapter } from "./adapter.ts";
-import { type FetchFn, fetchProviderJson } from "./http.ts";
+import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
 
 const GraphDateTime = z.object({ dateTime: z.string(), timeZone: z.string().optional() }).loose();
 

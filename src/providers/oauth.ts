@@ -1,8 +1,8 @@
 /** @module OAuth 2.0 refresh-token grant for Google and Microsoft identity platforms. */
 import { z } from "zod";
-import { SyncFailure } from "../sync/failure.ts";
-import type { ProviderKind } from "../db/providers.ts";
-import { type FetchFn, fetchProviderJson } from "./http.ts";
+import { SyncFailure } from "../failures/failure.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
+import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
 
 /** Client credentials and endpoint for one provider. */
 export type OAuthClient = {

@@ -1,10 +1,14 @@
 /** @module The claim loop: wakes on NOTIFY or a timer, claims due connections, runs them bounded. */
-import { delay } from "../async/delay.ts";
-import { type Sql, withDeadline } from "../db/client.ts";
-import { claimDueConnections, type ClaimedConnection, SYNC_CHANNEL } from "../db/connections.ts";
+import { delay } from "../core/delay.ts";
+import { type Sql, withDeadline } from "../storage/client.ts";
+import {
+  claimDueConnections,
+  type ClaimedConnection,
+  SYNC_CHANNEL,
+} from "../storage/connections.ts";
 import { logger } from "../log/setup.ts";
-import type { Metrics } from "../metrics.ts";
-import { backoffDelayMs } from "../sync/backoff.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { backoffDelayMs } from "../failures/backoff.ts";
 
 /** What the scheduler needs; `runSync` never throws (it records its own outcome). */
 export type SchedulerDeps = {

@@ -7,19 +7,24 @@ import {
   recordSyncFailure,
   releaseLease,
   storeCursor,
-} from "../db/connections.ts";
-import { deleteEvents, type MirroredEvent, sweepEvents, upsertEvents } from "../db/events.ts";
-import { type Sql, withDeadline } from "../db/client.ts";
-import { inTransaction } from "../db/transaction.ts";
-import type { ProviderKind } from "../db/providers.ts";
+} from "../storage/connections.ts";
+import {
+  deleteEvents,
+  type MirroredEvent,
+  sweepEvents,
+  upsertEvents,
+} from "../storage/calendar_events.ts";
+import { type Sql, withDeadline } from "../storage/client.ts";
+import { inTransaction } from "../storage/transaction.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
 import { logger } from "../log/setup.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { ChangePage, EventChange, ProviderAdapter } from "../providers/adapter.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
-import { backoffDelayMs } from "./backoff.ts";
-import { classifyThrown } from "./classify.ts";
+import { backoffDelayMs } from "../failures/backoff.ts";
+import { classifyThrown } from "../failures/classify.ts";
 import { readCursor, startFullSync, type SyncCursor } from "./cursor.ts";
-import { SyncFailure } from "./failure.ts";
+import { SyncFailure } from "../failures/failure.ts";
 
 /** What a sync run needs; all of it passed in so tests use real databases and fake providers. */
 export type SyncDeps = {

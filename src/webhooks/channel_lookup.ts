@@ -1,7 +1,7 @@
 /** @module Remembers channel secrets briefly, so a delivery usually costs one database statement. */
-import type { Sql } from "../db/client.ts";
-import type { ProviderKind } from "../db/providers.ts";
-import { type ChannelIdentity, findChannels } from "../db/webhook_channels.ts";
+import type { Sql } from "../storage/client.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
+import { type ChannelIdentity, findChannels } from "../storage/webhook_channels.ts";
 
 /** Finds channels by provider channel id; cached hits skip the database. */
 export type ChannelLookup = {

@@ -1,9 +1,9 @@
 /** @module `POST /webhooks/google`: Google push notifications, recorded once, acked after commit. */
 import type { Context } from "hono";
-import { withDeadline } from "../db/client.ts";
-import { recordGoogleNotification } from "../db/dedupe_keys.ts";
+import { withDeadline } from "../storage/client.ts";
+import { recordGoogleNotification } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
-import { googleDedupeKey } from "./dedupe_key.ts";
+import { googleDedupeKey } from "./notification_keys.ts";
 import { parseGoogleNotification } from "./google_notification.ts";
 import { secretsEqual } from "./secret_compare.ts";
 import {

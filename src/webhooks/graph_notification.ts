@@ -1,6 +1,6 @@
 /** @module Validates a Graph change-notification collection (wire formats §4.3, §4.5). */
 import { z } from "zod";
-import type { GraphChangeIdentity } from "./dedupe_key.ts";
+import type { GraphChangeIdentity } from "./notification_keys.ts";
 
 /** One item of `value[]`, classified. */
 export type GraphItem =

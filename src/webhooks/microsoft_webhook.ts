@@ -1,9 +1,9 @@
 /** @module `POST /webhooks/microsoft`: Graph validation handshakes and change notifications. */
 import type { Context } from "hono";
-import { withDeadline } from "../db/client.ts";
-import { type GraphRecord, recordGraphNotifications } from "../db/dedupe_keys.ts";
+import { withDeadline } from "../storage/client.ts";
+import { type GraphRecord, recordGraphNotifications } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
-import { graphChangeDedupeKey, graphLifecycleDedupeKey } from "./dedupe_key.ts";
+import { graphChangeDedupeKey, graphLifecycleDedupeKey } from "./notification_keys.ts";
 import { type GraphItem, parseGraphNotifications } from "./graph_notification.ts";
 import { secretsEqual } from "./secret_compare.ts";
 import {

@@ -1,9 +1,9 @@
 /** @module Mounts the provider webhook endpoints on the HTTP app. */
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Sql } from "../db/client.ts";
-import type { Metrics } from "../metrics.ts";
-import type { RouteInstaller } from "../runtime/serve.ts";
+import type { Sql } from "../storage/client.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { RouteInstaller } from "../daemon/serve.ts";
 import { type ChannelLookup, createChannelLookup } from "./channel_lookup.ts";
 import { handleGoogleWebhook } from "./google_webhook.ts";
 import { handleMicrosoftWebhook } from "./microsoft_webhook.ts";

@@ -1,8 +1,8 @@
 /** @module What the webhook handlers need, and the small helpers they share. */
 import type { Context } from "hono";
-import type { Sql } from "../db/client.ts";
-import type { ProviderKind } from "../db/providers.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Sql } from "../storage/client.ts";
+import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { ChannelLookup } from "./channel_lookup.ts";
 
 /** Dependencies of both webhook endpoints. */

@@ -1,5 +1,5 @@
 /** @module Small helpers the channel tests share. */
-import type { Sql } from "../../src/db/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 import { assertEquals } from "./assert.ts";
 
 /** Makes a channel row's provider work due now, as if its renewal time had come. */

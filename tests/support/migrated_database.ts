@@ -1,7 +1,7 @@
 /** @module A fresh, migrated database with an open pool, for integration tests. */
-import { openSql, type Sql } from "../../src/db/client.ts";
-import { migrate } from "../../src/db/migrate.ts";
-import { createTestDatabase } from "./test_database.ts";
+import { openSql, type Sql } from "../../src/storage/client.ts";
+import { migrate } from "../../src/storage/migrate.ts";
+import { createTestDatabase } from "../../testkit/scratch_database.ts";
 
 /** A migrated test database; `close()` ends the pool and drops the database. */
 export type MigratedDatabase = {

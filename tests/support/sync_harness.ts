@@ -1,16 +1,16 @@
 /** @module Wires the real sync engine to a migrated database and fake providers for tests. */
 import { loadConfig } from "../../src/config/config.ts";
-import type { Sql } from "../../src/db/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 import {
   claimDueConnections,
   type ClaimedConnection,
   insertConnection,
-} from "../../src/db/connections.ts";
-import { listEvents } from "../../src/db/events.ts";
-import { insertProvider, type ProviderKind } from "../../src/db/providers.ts";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
-import type { FetchFn } from "../../src/providers/http.ts";
-import { createSyncDeps } from "../../src/runtime/sync_deps.ts";
+} from "../../src/storage/connections.ts";
+import { listEvents } from "../../src/storage/calendar_events.ts";
+import { insertProvider, type ProviderKind } from "../../src/storage/calendar_providers.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
+import type { FetchFn } from "../../src/providers/provider_fetch.ts";
+import { createSyncDeps } from "../../src/daemon/wiring.ts";
 import { runSync, type SyncDeps, type SyncOutcome } from "../../src/sync/run_sync.ts";
 import { createMigratedDatabase, type MigratedDatabase } from "./migrated_database.ts";
 

@@ -1,0 +1,161 @@
+/**
+ * @module `deno task bench`: measures calsync's hot paths beside the machine's own ceilings, in
+ * one run on one database server, and prints metric | calsync | ceiling | ratio | notes.
+ *
+ *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
+ *
+ * Sections: webhooks, webhook_to_sync, full_sync, scheduler. The database server is
+ * DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; the run
+ * creates a scratch database there and drops it at the end. The webhook load comes from wrk when
+ * it is installed (Debian: apt-get install wrk), else (or with --deno-load) from a Deno load
+ * generator; the report says which ran.
+ */
+import { parseArgs } from "node:util";
+import { benchFullSync, type FullSyncSize } from "./full_sync_bench.ts";
+import { hasWrk } from "./load_generator.ts";
+import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
+import { benchScheduler } from "./scheduler_bench.ts";
+import { adminUrlFromEnv, createScratchDatabase } from "./scratch_database.ts";
+import { benchWebhookIngestion } from "./webhook_bench.ts";
+import { benchWebhookToSync } from "./webhook_to_sync_bench.ts";
+
+/** The sizes of one run. */
+export type BenchPlan = {
+  fullSync: FullSyncSize[];
+  schedulerConnections: number;
+  webhookConnections: number;
+  webhookSeconds: number;
+  webhookToSyncSamples: number;
+  reps: number;
+};
+
+/** The issue's sizes: about 5 minutes on a 2-core machine. */
+export const FULL_PLAN: BenchPlan = {
+  fullSync: [{ key: "small", events: 10_000 }, { key: "large", events: 100_000 }],
+  schedulerConnections: 10_000,
+  webhookConnections: 1_000,
+  webhookSeconds: 5,
+  webhookToSyncSamples: 200,
+  reps: 3,
+};
+
+/** Small sizes for the smoke test: every metric, none of them meaningful as a figure. */
+export const QUICK_PLAN: BenchPlan = {
+  fullSync: [{ key: "small", events: 1_000 }, { key: "large", events: 5_000 }],
+  schedulerConnections: 300,
+  webhookConnections: 50,
+  webhookSeconds: 1,
+  webhookToSyncSamples: 20,
+  reps: 3,
+};
+
+const SECTIONS = ["webhooks", "webhook_to_sync", "full_sync", "scheduler"] as const;
+type Section = typeof SECTIONS[number];
+
+const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
+  `[--only ${SECTIONS.join(",")}] [--deno-load]`;
+
+/** Runs the benchmark with command-line arguments; resolves to the exit code. */
+export async function runBench(args: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseArgs({
+      args,
+      options: {
+        quick: { type: "boolean" },
+        json: { type: "string" },
+        reps: { type: "string" },
+        only: { type: "string" },
+        "deno-load": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN) };
+  if (options.reps !== undefined) {
+    const reps = Number(options.reps);
+    if (!Number.isInteger(reps) || reps < 1) {
+      console.error(`bench: --reps must be a positive integer: current value is ${options.reps}`);
+      return 2;
+    }
+    plan.reps = reps;
+  }
+  const only = options.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SECTIONS];
+  const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown section ${unknown.join(", ")}\n${USAGE}`);
+    return 2;
+  }
+  const started = performance.now();
+  const ctx: BenchContext = {
+    reps: plan.reps,
+    quick: Boolean(options.quick),
+    denoLoad: Boolean(options["deno-load"]),
+    log: (message) =>
+      console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`),
+  };
+  const db = await createScratchDatabase(adminUrlFromEnv(Deno.env.toObject()));
+  ctx.log(`scratch database ${db.description}`);
+  const rows: Row[] = [];
+  let serverVersion = "unknown";
+  try {
+    const [version] = await db.sql<{ v: string }[]>`select current_setting('server_version') as v`;
+    serverVersion = version.v;
+    const run: Record<Section, () => Promise<Row[]>> = {
+      webhooks: () =>
+        benchWebhookIngestion(ctx, db, {
+          connections: plan.webhookConnections,
+          seconds: plan.webhookSeconds,
+        }),
+      webhook_to_sync: () => benchWebhookToSync(ctx, db, plan.webhookToSyncSamples),
+      full_sync: () => benchFullSync(ctx, db, plan.fullSync),
+      scheduler: () => benchScheduler(ctx, db, plan.schedulerConnections),
+    };
+    for (const section of SECTIONS) {
+      if (!only.includes(section)) continue;
+      ctx.log(`${section}: starting`);
+      rows.push(...await run[section]());
+    }
+  } finally {
+    await db.drop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const meta = {
+    generatedAt: new Date().toISOString(),
+    mode: options.quick ? "quick" : "full",
+    reps: plan.reps,
+    durationSeconds: Math.round(seconds),
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      memoryBytes: Deno.systemMemoryInfo().total,
+      os: `${Deno.build.os} ${Deno.osRelease()}`,
+      deno: Deno.version.deno,
+      postgres: serverVersion,
+      loadGenerator: !options["deno-load"] && (await hasWrk()) ? "wrk" : "deno",
+    },
+    plan,
+  };
+  console.log(formatTable(rows));
+  console.log(
+    `\n${rows.length} metrics, median (min–max) of ${plan.reps} runs each, in ` +
+      `${Math.round(seconds)} s; ratio: share of the ceiling for throughput, multiple of it ` +
+      `for time and latency.`,
+  );
+  if (options.json) {
+    await Deno.writeTextFile(options.json, JSON.stringify(reportDocument(meta, rows), null, 2));
+    ctx.log(`wrote ${options.json}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runBench(Deno.args));
+}

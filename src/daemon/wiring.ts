@@ -1,0 +1,73 @@
+/** @module Builds the sync engine's dependencies (adapters, token cache) from the config. */
+import type { Config } from "../config/config.ts";
+import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
+import type { Sql } from "../storage/client.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { createAccessTokens } from "../providers/access_tokens.ts";
+import { createGoogleAdapter } from "../providers/google.ts";
+import type { FetchFn } from "../providers/provider_fetch.ts";
+import { createMicrosoftAdapter } from "../providers/microsoft.ts";
+import type { SyncDeps } from "../sync/run_sync.ts";
+
+/** The box that seals refresh tokens with CALSYNC_ENCRYPTION_KEY (plaintext when unset). */
+export function secretBoxFromConfig(config: Config): SecretBox {
+  const keys = config.CALSYNC_ENCRYPTION_KEY === undefined
+    ? []
+    : parseKeyList(config.CALSYNC_ENCRYPTION_KEY);
+  // loadConfig already rejected unreadable keys; this only narrows the type.
+  return createSecretBox(typeof keys === "string" ? [] : keys);
+}
+
+/** Wires adapters and OAuth clients for both providers from the config. */
+export function createSyncDeps(
+  config: Config,
+  sql: Sql,
+  metrics: Metrics,
+  options: { fetch?: FetchFn } = {},
+): SyncDeps {
+  const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
+  return {
+    sql,
+    metrics,
+    adapters: {
+      google: createGoogleAdapter({
+        baseUrl: config.GOOGLE_API_BASE_URL,
+        timeoutMs,
+        fetch: options.fetch,
+      }),
+      microsoft: createMicrosoftAdapter({
+        baseUrl: config.MICROSOFT_GRAPH_BASE_URL,
+        timeoutMs,
+        windowPastDays: config.SYNC_WINDOW_PAST_DAYS,
+        windowFutureDays: config.SYNC_WINDOW_FUTURE_DAYS,
+        fetch: options.fetch,
+      }),
+    },
+    tokens: createAccessTokens({
+      sql,
+      secrets: secretBoxFromConfig(config),
+      timeoutMs,
+      fetch: options.fetch,
+      clients: {
+        google: {
+          provider: "google",
+          tokenUrl: config.GOOGLE_TOKEN_URL,
+          clientId: config.GOOGLE_CLIENT_ID,
+          clientSecret: config.GOOGLE_CLIENT_SECRET,
+        },
+        microsoft: {
+          provider: "microsoft",
+          tokenUrl: config.MICROSOFT_TOKEN_URL,
+          clientId: config.MICROSOFT_CLIENT_ID,
+          clientSecret: config.MICROSOFT_CLIENT_SECRET,
+          scope: "offline_access https://graph.microsoft.com/Calendars.Read",
+        },
+      },
+    }),
+    leaseMs: config.SYNC_LEASE_MS,
+    chunkEvents: config.SYNC_CHUNK_EVENTS,
+    backoffBaseMs: config.SYNC_BACKOFF_BASE_MS,
+    backoffMaxMs: config.SYNC_BACKOFF_MAX_MS,
+    dbDeadlineMs: config.DB_STATEMENT_TIMEOUT_MS + 5_000,
+  };
+}
