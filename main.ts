@@ -9,7 +9,6 @@ import {
   EmbeddedDatabaseUnavailableError,
 } from "./src/daemon/open_database.ts";
 import { serve } from "./src/daemon/serve.ts";
-import { installWebhookRoutes } from "./src/webhooks/routes.ts";
 
 const OPTIONS = {
   json: { type: "boolean" },
@@ -61,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (command.length === 1 && command[0] === "serve") {
     await setupLogging(config.LOG_LEVEL);
-    return await serve(config, { installRoutes: installWebhookRoutes });
+    return await serve(config);
   }
   // One-shot commands keep stdout for their output (and --json); logs go to stderr.
   await setupLogging(config.LOG_LEVEL === "info" ? "warning" : config.LOG_LEVEL, writeErr);

@@ -4,7 +4,7 @@
  */
 import { once } from "node:events";
 import type { Sql, Tx } from "../src/storage/client.ts";
-import type { MirroredEvent } from "../src/storage/calendar_events.ts";
+import type { MirroredEvent } from "../src/core/mirrored_event.ts";
 
 /** A bulk method under test. */
 export type BulkMethod = "multi_row" | "unnest" | "copy";

@@ -1,5 +1,5 @@
 /** @module Operator commands that talk to the database and exit. */
-import { createChannelDeps } from "../channels/channel_deps.ts";
+
 import { stopConnectionChannels } from "../channels/stop_channels.ts";
 import type { Config } from "../config/config.ts";
 import {
@@ -16,13 +16,13 @@ import {
   findProvider,
   insertProvider,
   listProviders,
-  type ProviderKind,
   setProviderAllowlisted,
 } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { logger } from "../log/setup.ts";
 import { createMetrics } from "../metrics/metrics.ts";
 import { type Database, openDatabase, probeDatabase } from "../daemon/open_database.ts";
-import { secretBoxFromConfig } from "../daemon/wiring.ts";
+import { createChannelDeps, secretBoxFromConfig } from "../daemon/wiring.ts";
 import { formatTable } from "./format.ts";
 
 /** Where command output goes. */

@@ -83,6 +83,8 @@ const EnvSchema = z.object({
   DB_POOL_MAX: int(10, 1, 1_000),
   DB_STATEMENT_TIMEOUT_MS: int(15_000, 100, 3_600_000),
   DB_CONNECT_TIMEOUT_MS: int(5_000, 100, 600_000),
+  DB_RETRY_BASE_MS: int(200, 1, 600_000),
+  DB_RETRY_MAX_MS: int(15_000, 1, 3_600_000),
   GOOGLE_API_BASE_URL: httpUrl("https://www.googleapis.com/calendar/v3"),
   GOOGLE_TOKEN_URL: httpUrl("https://oauth2.googleapis.com/token"),
   GOOGLE_CLIENT_ID: optionalText,

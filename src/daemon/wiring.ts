@@ -1,9 +1,16 @@
-/** @module Builds the sync engine's dependencies (adapters, token cache) from the config. */
+/** @module Builds the sync engine's and channel work's dependencies from the config. */
+import type { ChannelDeps } from "../channels/channel_deps.ts";
+import {
+  GOOGLE_CHANNEL_TTL_MS,
+  GOOGLE_OVERLAP_MS,
+  GRAPH_SUBSCRIPTION_TTL_MS,
+} from "../channels/channel_timing.ts";
 import type { Config } from "../config/config.ts";
 import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
 import type { Sql } from "../storage/client.ts";
+import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { createAccessTokens } from "../providers/access_tokens.ts";
+import { type AccessTokens, createAccessTokens } from "../providers/access_tokens.ts";
 import { createGoogleAdapter } from "../providers/google.ts";
 import type { FetchFn } from "../providers/provider_fetch.ts";
 import { createMicrosoftAdapter } from "../providers/microsoft.ts";
@@ -16,6 +23,11 @@ export function secretBoxFromConfig(config: Config): SecretBox {
     : parseKeyList(config.CALSYNC_ENCRYPTION_KEY);
   // loadConfig already rejected unreadable keys; this only narrows the type.
   return createSecretBox(typeof keys === "string" ? [] : keys);
+}
+
+/** The client-side deadline of a database step: the server's statement timeout plus slack. */
+export function databaseDeadlineMs(config: Config): number {
+  return config.DB_STATEMENT_TIMEOUT_MS + 5_000;
 }
 
 /** Wires adapters and OAuth clients for both providers from the config. */
@@ -43,8 +55,8 @@ export function createSyncDeps(
         fetch: options.fetch,
       }),
     },
-    tokens: createAccessTokens({
-      sql,
+    tokens: createAccessTokens<ClaimedConnection>({
+      storeRotated: (connection, sealed) => storeRefreshToken(sql, connection, sealed),
       secrets: secretBoxFromConfig(config),
       timeoutMs,
       fetch: options.fetch,
@@ -68,6 +80,41 @@ export function createSyncDeps(
     chunkEvents: config.SYNC_CHUNK_EVENTS,
     backoffBaseMs: config.SYNC_BACKOFF_BASE_MS,
     backoffMaxMs: config.SYNC_BACKOFF_MAX_MS,
-    dbDeadlineMs: config.DB_STATEMENT_TIMEOUT_MS + 5_000,
+    dbDeadlineMs: databaseDeadlineMs(config),
+    dbRetryBaseMs: config.DB_RETRY_BASE_MS,
+  };
+}
+
+/** Builds channel deps; `tokens` should be the sync engine's cache so both share access tokens. */
+export function createChannelDeps(
+  config: Config,
+  sql: Sql,
+  metrics: Metrics,
+  options: {
+    tokens?: AccessTokens<ClaimedConnection>;
+    fetch?: FetchFn;
+    replicaId?: string;
+  } = {},
+): ChannelDeps {
+  const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
+  return {
+    sql,
+    metrics,
+    tokens: options.tokens ?? createSyncDeps(config, sql, metrics, { fetch: options.fetch }).tokens,
+    publicUrl: config.CALSYNC_PUBLIC_URL ?? null,
+    googleBaseUrl: config.GOOGLE_API_BASE_URL,
+    graphBaseUrl: config.MICROSOFT_GRAPH_BASE_URL,
+    timeoutMs,
+    // A pass makes at most a token refresh, a create or renewal, and two stops per connection.
+    leaseMs: Math.max(config.SYNC_LEASE_MS, 5 * timeoutMs + 10_000),
+    backoffBaseMs: config.SYNC_BACKOFF_BASE_MS,
+    backoffMaxMs: config.SYNC_BACKOFF_MAX_MS,
+    allowlist: config.SYNC_PROVIDER_ALLOWLIST,
+    replicaId: options.replicaId ?? `${Deno.hostname()}:${Deno.pid}`,
+    googleTtlMs: GOOGLE_CHANNEL_TTL_MS,
+    graphTtlMs: GRAPH_SUBSCRIPTION_TTL_MS,
+    overlapMs: GOOGLE_OVERLAP_MS,
+    batchSize: 8,
+    fetch: options.fetch,
   };
 }

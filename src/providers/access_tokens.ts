@@ -1,15 +1,16 @@
 /** @module Caches access tokens per connection and refreshes each at most once at a time. */
-import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
-import type { Sql } from "../storage/client.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { SyncFailure } from "../failures/failure.ts";
 import type { SecretBox } from "../crypto/secret_box.ts";
 import type { FetchFn } from "./provider_fetch.ts";
 import { type AccessGrant, type OAuthClient, refreshAccessToken } from "./oauth.ts";
 
-/** Hands out valid access tokens for claimed connections. */
-export type AccessTokens = {
-  get(connection: ClaimedConnection, signal: AbortSignal): Promise<string>;
+/** What a token is refreshed for: a connection, with its (possibly sealed) refresh token. */
+export type TokenOwner = { id: string; providerKind: ProviderKind; refreshToken: string };
+
+/** Hands out valid access tokens for connections. */
+export type AccessTokens<T extends TokenOwner = TokenOwner> = {
+  get(connection: T, signal: AbortSignal): Promise<string>;
   /** Forgets a token the provider rejected with 401, so the next `get` refreshes. */
   invalidate(connectionId: string): void;
 };
@@ -17,19 +18,23 @@ export type AccessTokens = {
 // Refresh a minute early so a token never expires between our check and the provider's.
 const EARLY_REFRESH_MS = 60_000;
 
-/** Creates the token cache; rotated refresh tokens are stored, fenced by the run's lease. */
-export function createAccessTokens(options: {
-  sql: Sql;
+/**
+ * Creates the token cache. A rotated refresh token is handed to `storeRotated` (the caller
+ * stores it, fenced by its lease) before the new access token is used, so the newest refresh
+ * token is never lost; providers never touch the database themselves.
+ */
+export function createAccessTokens<T extends TokenOwner>(options: {
+  storeRotated: (connection: T, sealedRefreshToken: string) => Promise<unknown>;
   clients: Record<ProviderKind, OAuthClient>;
   timeoutMs: number;
   /** Refresh tokens are stored sealed; opened only here, right before use. */
   secrets: SecretBox;
   fetch?: FetchFn;
-}): AccessTokens {
+}): AccessTokens<T> {
   const cache = new Map<string, AccessGrant>();
   const inflight = new Map<string, Promise<AccessGrant>>();
 
-  async function refresh(connection: ClaimedConnection, signal: AbortSignal): Promise<AccessGrant> {
+  async function refresh(connection: T, signal: AbortSignal): Promise<AccessGrant> {
     let refreshToken: string;
     try {
       refreshToken = await options.secrets.open(connection.refreshToken);
@@ -49,7 +54,7 @@ export function createAccessTokens(options: {
       // Microsoft rotates refresh tokens: keep the newest before anything else can fail.
       try {
         const sealed = await options.secrets.seal(grant.refreshToken);
-        await storeRefreshToken(options.sql, connection, sealed);
+        await options.storeRotated(connection, sealed);
         connection.refreshToken = sealed;
       } catch (error) {
         throw new SyncFailure({

@@ -1,6 +1,6 @@
 /** @module The interface every provider adapter implements, and the page it returns. */
-import type { MirroredEvent } from "../storage/calendar_events.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { MirroredEvent } from "../core/mirrored_event.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** One change to apply to the mirror. */
 export type EventChange =

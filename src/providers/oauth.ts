@@ -1,7 +1,7 @@
 /** @module OAuth 2.0 refresh-token grant for Google and Microsoft identity platforms. */
 import { z } from "zod";
 import { SyncFailure } from "../failures/failure.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
 
 /** Client credentials and endpoint for one provider. */

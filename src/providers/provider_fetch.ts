@@ -1,7 +1,7 @@
 /** @module Provider HTTP calls with deadlines; transport problems become classified failures. */
 import { classifyResponse } from "../failures/classify.ts";
 import { SyncFailure } from "../failures/failure.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** The fetch function adapters use; injectable for tests. */
 export type FetchFn = typeof fetch;

@@ -1,18 +1,6 @@
 /** @module SQL for `external_calendar_events`: bulk upserts, deletes and full-sync sweeps. */
+import type { MirroredEvent } from "../core/mirrored_event.ts";
 import type { Sql, Tx } from "./client.ts";
-
-/** One event as calsync mirrors it, independent of the provider. */
-export type MirroredEvent = {
-  externalEventId: string;
-  etag: string | null;
-  status: string;
-  title: string | null;
-  startsAt: string | null;
-  endsAt: string | null;
-  allDay: boolean;
-  providerUpdatedAt: string | null;
-  raw: unknown;
-};
 
 /** A row of `external_calendar_events` as read back. */
 export type EventRow = {

@@ -1,8 +1,7 @@
 /** @module SQL for `calendar_providers`. */
 import type { Sql } from "./client.ts";
 
-/** A provider kind calsync has an adapter for. */
-export type ProviderKind = "google" | "microsoft";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** A row of `calendar_providers`. */
 export type ProviderRow = {

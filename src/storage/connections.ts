@@ -1,6 +1,6 @@
 /** @module SQL for `external_calendar_connections`: lifecycle, claims, leases and backoff state. */
 import type { Sql, Tx } from "./client.ts";
-import type { ProviderKind } from "./calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** The channel the scheduler LISTENs on; the payload is a connection id. */
 export const SYNC_CHANNEL = "calsync_sync_requested";
@@ -101,22 +101,34 @@ export async function requestSync(
   const full = options.full ?? false;
   const rows = await sql`
     with requested as (
-      update external_calendar_connections set
-        sync_requested_seq = sync_requested_seq + 1,
-        full_sync_requested_seq = case when ${full} then sync_requested_seq + 1
-          else full_sync_requested_seq end,
-        backoff_until = case when ${force} then null else backoff_until end,
-        due_at = case
-          when lease_owner is not null and lease_expires_at > now() then lease_expires_at
-          when ${force} then now()
-          else greatest(now(), coalesce(backoff_until, now())) end,
-        sync_needed = true,
-        updated_at = now()
-      where id = ${connectionId}
-      returning id
+      update external_calendar_connections c set
+        full_sync_requested_seq = case when ${full} then c.sync_requested_seq + 1
+          else c.full_sync_requested_seq end,
+        backoff_until = case when ${force} then null else c.backoff_until end,
+        ${syncRequestAssignments(sql, { force })}
+      where c.id = ${connectionId}
+      returning c.id
     )
     select id, pg_notify(${SYNC_CHANNEL}, id::text) from requested`;
   return rows.length === 1;
+}
+
+/**
+ * The SET list of every sync request (the table aliased `c`): one more request, and the rule for
+ * when it is due, written once: a running sync's lease is waited out (that run goes again when it
+ * completes), a backoff is respected unless forced, otherwise now. Webhook statements embed it
+ * so a delivery stays one round trip.
+ */
+export function syncRequestAssignments(sql: Sql | Tx, options: { force?: boolean } = {}) {
+  const forced = options.force ? sql`when true then now()` : sql``;
+  return sql`
+    sync_requested_seq = c.sync_requested_seq + 1,
+    due_at = case
+      when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
+      ${forced}
+      else greatest(now(), coalesce(c.backoff_until, now())) end,
+    sync_needed = true,
+    updated_at = now()`;
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   type ClaimedRow,
   toClaimedConnection,
 } from "./connections.ts";
-import type { ProviderKind } from "./calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
 export type ChannelStatus = "creating" | "active" | "stopping" | "removed";

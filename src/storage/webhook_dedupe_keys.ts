@@ -1,6 +1,6 @@
 /** @module SQL for `webhook_dedupe_keys`: recording webhook deliveries once, and pruning. */
 import type { Sql } from "./client.ts";
-import { SYNC_CHANNEL } from "./connections.ts";
+import { SYNC_CHANNEL, syncRequestAssignments } from "./connections.ts";
 
 /** What recording one delivery did. */
 export type RecordOutcome = "accepted" | "duplicate" | "unknown_channel";
@@ -37,13 +37,7 @@ export async function recordGoogleNotification(
       for update of c
     ),
     requested as (
-      update external_calendar_connections c set
-        sync_requested_seq = c.sync_requested_seq + 1,
-        due_at = case
-          when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
-          else greatest(now(), coalesce(c.backoff_until, now())) end,
-        sync_needed = true,
-        updated_at = now()
+      update external_calendar_connections c set ${syncRequestAssignments(sql)}
       from previous
       where c.id = previous.id
       returning c.id, previous.sync_needed as was_needed
@@ -121,14 +115,9 @@ export async function recordGraphNotifications(
     ),
     requested as (
       update external_calendar_connections c set
-        sync_requested_seq = c.sync_requested_seq + 1,
         full_sync_requested_seq = case when f.full_sync then c.sync_requested_seq + 1
           else c.full_sync_requested_seq end,
-        due_at = case
-          when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
-          else greatest(now(), coalesce(c.backoff_until, now())) end,
-        sync_needed = true,
-        updated_at = now()
+        ${syncRequestAssignments(sql)}
       from previous f
       where c.id = f.id
       returning c.id, f.sync_needed as was_needed

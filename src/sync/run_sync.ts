@@ -8,15 +8,11 @@ import {
   releaseLease,
   storeCursor,
 } from "../storage/connections.ts";
-import {
-  deleteEvents,
-  type MirroredEvent,
-  sweepEvents,
-  upsertEvents,
-} from "../storage/calendar_events.ts";
+import type { MirroredEvent } from "../core/mirrored_event.ts";
+import { deleteEvents, sweepEvents, upsertEvents } from "../storage/calendar_events.ts";
 import { type Sql, withDeadline } from "../storage/client.ts";
 import { inTransaction } from "../storage/transaction.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ChangePage, EventChange, ProviderAdapter } from "../providers/adapter.ts";
@@ -30,11 +26,13 @@ import { SyncFailure } from "../failures/failure.ts";
 export type SyncDeps = {
   sql: Sql;
   adapters: Record<ProviderKind, ProviderAdapter>;
-  tokens: AccessTokens;
+  tokens: AccessTokens<ClaimedConnection>;
   metrics: Metrics;
   leaseMs: number;
   chunkEvents: number;
   backoffBaseMs: number;
+  /** How soon a sync that failed on the database runs again (the lease is handed back). */
+  dbRetryBaseMs: number;
   backoffMaxMs: number;
   /** Client-side deadline for one write transaction. */
   dbDeadlineMs: number;
@@ -249,7 +247,7 @@ async function recordFailure(
   if (failure.kind === "database" || failure.kind === "lease_lost") {
     // Nothing of this run was committed. Try to hand the lease back so the sync runs again as
     // soon as the database is back; if that fails too, the lease simply expires.
-    const released = await releaseLease(deps.sql, connection, deps.backoffBaseMs).then(
+    const released = await releaseLease(deps.sql, connection, deps.dbRetryBaseMs).then(
       () => true,
       () => false,
     );

@@ -1,6 +1,6 @@
 /** @module Remembers channel secrets briefly, so a delivery usually costs one database statement. */
 import type { Sql } from "../storage/client.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { type ChannelIdentity, findChannels } from "../storage/webhook_channels.ts";
 
 /** Finds channels by provider channel id; cached hits skip the database. */

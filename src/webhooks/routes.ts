@@ -3,7 +3,6 @@ import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Sql } from "../storage/client.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import type { RouteInstaller } from "../daemon/serve.ts";
 import { type ChannelLookup, createChannelLookup } from "./channel_lookup.ts";
 import { handleGoogleWebhook } from "./google_webhook.ts";
 import { handleMicrosoftWebhook } from "./microsoft_webhook.ts";
@@ -45,12 +44,3 @@ export function mountWebhooks(
   );
   app.all("/webhooks/microsoft", (c) => handleMicrosoftWebhook(deps, c));
 }
-
-/** Installs the webhook endpoints on the daemon's app (the `serve` RouteInstaller hook). */
-export const installWebhookRoutes: RouteInstaller = (app, deps) => {
-  mountWebhooks(app, {
-    sql: () => deps.database()?.sql ?? null,
-    metrics: deps.metrics,
-    deadlineMs: deps.config.WEBHOOK_RESPONSE_DEADLINE_MS,
-  });
-};

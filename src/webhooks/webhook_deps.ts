@@ -1,7 +1,7 @@
 /** @module What the webhook handlers need, and the small helpers they share. */
 import type { Context } from "hono";
 import type { Sql } from "../storage/client.ts";
-import type { ProviderKind } from "../storage/calendar_providers.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ChannelLookup } from "./channel_lookup.ts";
 

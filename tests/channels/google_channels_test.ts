@@ -1,4 +1,5 @@
-import { type ChannelDeps, createChannelDeps } from "../../src/channels/channel_deps.ts";
+import type { ChannelDeps } from "../../src/channels/channel_deps.ts";
+import { createChannelDeps } from "../../src/daemon/wiring.ts";
 import { runChannelMaintenance } from "../../src/maintenance/channel_pass.ts";
 import { runCommand } from "../../src/cli/commands.ts";
 import { loadConfig } from "../../src/config/config.ts";

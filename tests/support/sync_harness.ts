@@ -7,7 +7,8 @@ import {
   insertConnection,
 } from "../../src/storage/connections.ts";
 import { listEvents } from "../../src/storage/calendar_events.ts";
-import { insertProvider, type ProviderKind } from "../../src/storage/calendar_providers.ts";
+import type { ProviderKind } from "../../src/core/provider_kind.ts";
+import { insertProvider } from "../../src/storage/calendar_providers.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { FetchFn } from "../../src/providers/provider_fetch.ts";
 import { createSyncDeps } from "../../src/daemon/wiring.ts";
