@@ -1,9 +1,7 @@
 /** @module Stops a connection's channels before it is removed (best effort). */
 import { delay } from "../core/delay.ts";
-import {
-  claimConnectionsForChannelWork,
-  listConnectionChannels,
-} from "../storage/webhook_channels.ts";
+import { claimConnectionsForChannelWork } from "../storage/connections.ts";
+import { listConnectionChannels } from "../storage/webhook_channels.ts";
 import { logger } from "../log/setup.ts";
 import type { ChannelDeps } from "./channel_deps.ts";
 import { stopChannel } from "./connection_channels.ts";

@@ -1,6 +1,6 @@
 /** @module The channel maintenance pass: claims connections needing channel work and does it. */
 import { releaseLease } from "../storage/connections.ts";
-import { claimConnectionsForChannelWork } from "../storage/webhook_channels.ts";
+import { claimConnectionsForChannelWork } from "../storage/connections.ts";
 import { logger } from "../log/setup.ts";
 import type { ChannelDeps } from "../channels/channel_deps.ts";
 import { maintainConnectionChannels } from "../channels/connection_channels.ts";

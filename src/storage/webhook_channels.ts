@@ -1,11 +1,6 @@
 /** @module SQL for `webhook_channels`: Google watch channels and Graph subscriptions. */
 import type { Sql } from "./client.ts";
-import {
-  claimedColumns,
-  type ClaimedConnection,
-  type ClaimedRow,
-  toClaimedConnection,
-} from "./connections.ts";
+import type { ClaimedConnection } from "./connections.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
@@ -174,52 +169,3 @@ export async function deleteChannel(sql: Sql, rowId: string): Promise<void> {
   await sql`delete from webhook_channels where id = ${rowId}`;
 }
 
-/**
- * Claims connections that need channel work under the connection's own lease, the one a sync
- * takes. Holding it serialises this pass with syncs of the same connection, so only one of them
- * refreshes (and, for Microsoft, rotates) the refresh token at a time, and the rotated token is
- * stored through the usual fenced write. Work is due when a row's `next_work_at` has passed, or
- * when an active connection has no live (creating/active) channel at all. `connectionId` claims
- * one connection whatever its channels (removal), if no one else holds its lease.
- */
-export async function claimConnectionsForChannelWork(
-  sql: Sql,
-  options: {
-    limit: number;
-    leaseMs: number;
-    ownerPrefix: string;
-    allowlist: readonly string[] | null;
-    connectionId?: string;
-  },
-): Promise<ClaimedConnection[]> {
-  const allow = options.allowlist === null ? null : [...options.allowlist];
-  const only = options.connectionId ?? null;
-  const rows = await sql<ClaimedRow[]>`
-    with due as (
-      select c.id from external_calendar_connections c
-      join calendar_providers p on p.id = c.provider_id
-      where (c.lease_expires_at is null or c.lease_expires_at <= now())
-        and (
-          c.id = ${only}::uuid
-          or (${only}::uuid is null and c.status = 'active' and p.allowlisted
-            and (${allow}::text[] is null or p.kind = any(${allow}::text[])
-              or p.name = any(${allow}::text[]))
-            and (
-              exists (select 1 from webhook_channels w
-                where w.connection_id = c.id and w.next_work_at <= now())
-              or not exists (select 1 from webhook_channels w
-                where w.connection_id = c.id and w.status in ('creating', 'active'))
-            ))
-        )
-      order by c.id
-      limit ${options.limit}
-      for update of c skip locked
-    )
-    update external_calendar_connections c set
-      lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
-      lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000})
-    from due, calendar_providers p
-    where c.id = due.id and p.id = c.provider_id
-    returning ${claimedColumns(sql)}`;
-  return rows.map(toClaimedConnection);
-}
