@@ -168,4 +168,3 @@ export async function recordChannelFailure(
 export async function deleteChannel(sql: Sql, rowId: string): Promise<void> {
   await sql`delete from webhook_channels where id = ${rowId}`;
 }
-

@@ -1,0 +1,118 @@
+/** @module Records a failed sync: backoff state on the row, one log line, one metric. */
+import { backoffDelayMs } from "../failures/backoff.ts";
+import type { SyncFailure } from "../failures/failure.ts";
+import { logger } from "../log/setup.ts";
+import {
+  type ClaimedConnection,
+  markReauthRequired,
+  recordSyncFailure,
+  releaseLease,
+} from "../storage/connections.ts";
+import type { SyncDeps, SyncOutcome } from "./sync_deps.ts";
+
+const log = logger("sync");
+
+type FailureFields = Record<string, unknown>;
+
+/** Records `failure` for `connection`; never throws (a database error is logged and counted). */
+export async function recordFailure(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  failure: SyncFailure,
+): Promise<SyncOutcome> {
+  const provider = connection.providerKind;
+  const attempt = connection.errorCount + 1;
+  deps.metrics.syncFailures.inc({ provider, reason: failure.kind });
+  deps.metrics.syncRuns.inc({ provider, outcome: "failure" });
+  const fields: FailureFields = {
+    connection_id: connection.id,
+    provider,
+    provider_name: connection.providerName,
+    kind: failure.kind,
+    status: failure.status ?? null,
+    provider_code: failure.providerCode ?? null,
+    attempt,
+    error: failure.message,
+  };
+  if (failure.kind === "database" || failure.kind === "lease_lost") {
+    return await handBackLease(deps, connection, failure, fields);
+  }
+  try {
+    return await recordBackoff(deps, connection, failure, fields, attempt);
+  } catch (error) {
+    deps.metrics.syncFailures.inc({ provider, reason: "database" });
+    log.error("Cannot record the failed sync of connection {connection_id}: database error", {
+      ...fields,
+      backoff_until: null,
+      record_error: error,
+    });
+    return { outcome: "failure", kind: "database", backoffUntil: null };
+  }
+}
+
+/** Nothing of the run was committed: hand the lease back so it runs again once the database is. */
+async function handBackLease(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  failure: SyncFailure,
+  fields: FailureFields,
+): Promise<SyncOutcome> {
+  // If this fails too, the lease simply expires.
+  const released = await releaseLease(deps.sql, connection, deps.dbRetryBaseMs).then(
+    () => true,
+    () => false,
+  );
+  log.error("Sync of connection {connection_id} failed: {kind}", {
+    ...fields,
+    backoff_until: null,
+    lease_released: released,
+  });
+  return { outcome: "failure", kind: failure.kind, backoffUntil: null };
+}
+
+/** Stores `last_error` and the backoff (or `reauth_required`), fenced by the lease. */
+async function recordBackoff(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  failure: SyncFailure,
+  fields: FailureFields,
+  attempt: number,
+): Promise<SyncOutcome> {
+  const lastError = {
+    kind: failure.kind,
+    status: failure.status ?? null,
+    provider_code: failure.providerCode ?? null,
+    message: failure.message,
+    provider: connection.providerKind,
+    at: new Date().toISOString(),
+    attempt,
+    retry_after_ms: failure.retryAfterMs ?? null,
+  };
+  if (failure.kind === "reauth_required") {
+    await markReauthRequired(deps.sql, connection, lastError);
+    log.error("Connection {connection_id} needs re-authorisation; syncing stopped", {
+      ...fields,
+      backoff_until: null,
+    });
+    return { outcome: "failure", kind: failure.kind, backoffUntil: null };
+  }
+  const delayMs = backoffDelayMs({
+    attempt,
+    baseMs: deps.backoffBaseMs,
+    maxMs: deps.backoffMaxMs,
+    retryAfterMs: failure.retryAfterMs,
+    random: deps.random?.(),
+  });
+  const recorded = await recordSyncFailure(deps.sql, connection, {
+    lastError: { ...lastError, backoff_ms: delayMs },
+    delayMs,
+    clearCursor: failure.kind === "cursor_expired",
+  });
+  log.error("Sync of connection {connection_id} failed: {kind}", {
+    ...fields,
+    backoff_ms: delayMs,
+    backoff_until: recorded?.backoffUntil ?? null,
+    lease_lost: recorded === null,
+  });
+  return { outcome: "failure", kind: failure.kind, backoffUntil: recorded?.backoffUntil ?? null };
+}

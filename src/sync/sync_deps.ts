@@ -1,0 +1,30 @@
+/** @module What a sync run needs and how it ends. */
+import type { ProviderKind } from "../core/provider_kind.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { AccessTokens } from "../providers/access_tokens.ts";
+import type { ProviderAdapter } from "../providers/adapter.ts";
+import type { Sql } from "../storage/client.ts";
+import type { ClaimedConnection } from "../storage/connections.ts";
+
+/** What a sync run needs; all of it passed in so tests use real databases and fake providers. */
+export type SyncDeps = {
+  sql: Sql;
+  adapters: Record<ProviderKind, ProviderAdapter>;
+  tokens: AccessTokens<ClaimedConnection>;
+  metrics: Metrics;
+  leaseMs: number;
+  chunkEvents: number;
+  backoffBaseMs: number;
+  /** How soon a sync that failed on the database runs again (the lease is handed back). */
+  dbRetryBaseMs: number;
+  backoffMaxMs: number;
+  /** Client-side deadline for one write transaction. */
+  dbDeadlineMs: number;
+  random?: () => number;
+};
+
+/** How a run ended. */
+export type SyncOutcome =
+  | { outcome: "success"; upserted: number; deleted: number; syncNeeded: boolean }
+  | { outcome: "failure"; kind: string; backoffUntil: Date | null }
+  | { outcome: "cancelled" };

@@ -1,0 +1,65 @@
+/** @module Commits one chunk of a sync with the cursor that resumes after it, fenced by the lease. */
+import type { MirroredEvent } from "../core/mirrored_event.ts";
+import { deleteEvents, sweepEvents, upsertEvents } from "../storage/calendar_events.ts";
+import { withDeadline } from "../storage/client.ts";
+import {
+  type ClaimedConnection,
+  completeSync,
+  fenceLease,
+  storeCursor,
+} from "../storage/connections.ts";
+import { inTransaction } from "../storage/transaction.ts";
+import type { SyncCursor } from "./cursor.ts";
+import type { SyncDeps } from "./sync_deps.ts";
+
+/** One chunk: what to write, the cursor it was read at and the one that follows it. */
+export type Chunk = {
+  upserts: MirroredEvent[];
+  deletes: string[];
+  cursor: SyncCursor;
+  next: SyncCursor;
+  /** The last chunk of the run: `next` is the new sync cursor and the run completes. */
+  done: boolean;
+};
+
+/** What a committed chunk wrote; `syncNeeded` says a request arrived during the run. */
+export type ChunkResult = { upserted: number; deleted: number; syncNeeded: boolean };
+
+/** Writes a chunk in one transaction (or one statement when there is nothing to write). */
+export async function writeChunk(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  chunk: Chunk,
+): Promise<ChunkResult> {
+  const sweepGeneration = chunk.done ? chunk.cursor.fullSyncGeneration : null;
+  const empty = chunk.upserts.length === 0 && chunk.deletes.length === 0;
+  if (chunk.done && empty && sweepGeneration === null) {
+    // Nothing to write (the common incremental sync): completeSync is fenced by the lease on its
+    // own, so one statement replaces BEGIN, fence, complete and COMMIT.
+    const { syncNeeded } = await withDeadline(
+      completeSync(deps.sql, connection, chunk.next),
+      deps.dbDeadlineMs,
+      "Sync completion",
+    );
+    return { upserted: 0, deleted: 0, syncNeeded };
+  }
+  return await withDeadline(
+    inTransaction(deps.sql, async (tx) => {
+      await fenceLease(tx, connection, deps.leaseMs);
+      const generation = chunk.cursor.fullSyncGeneration ?? 0;
+      const upserted = await upsertEvents(tx, connection.id, chunk.upserts, generation);
+      let deleted = await deleteEvents(tx, connection.id, chunk.deletes);
+      if (sweepGeneration !== null) {
+        deleted += await sweepEvents(tx, connection.id, sweepGeneration);
+      }
+      if (chunk.done) {
+        const { syncNeeded } = await completeSync(tx, connection, chunk.next);
+        return { upserted, deleted, syncNeeded };
+      }
+      await storeCursor(tx, connection.id, chunk.next);
+      return { upserted, deleted, syncNeeded: true };
+    }),
+    deps.dbDeadlineMs,
+    "Sync write transaction",
+  );
+}
