@@ -1,6 +1,5 @@
 /** @module SQL for `webhook_channels`: Google watch channels and Graph subscriptions. */
 import type { Sql } from "./client.ts";
-import type { ClaimedConnection } from "./connections.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
