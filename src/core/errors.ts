@@ -13,7 +13,8 @@ export type ErrorCode =
   | "MIGRATION_FAILED"
   | "LEASE_LOST"
   | "SECRET_UNREADABLE"
-  | "SYNC_FAILED";
+  | "SYNC_FAILED"
+  | "HTTP_ERROR";
 
 /** The base of every calsync error: subclasses fix `code` and `name`; messages are sentences. */
 export class CalsyncError<C extends ErrorCode = ErrorCode> extends Error {
@@ -173,5 +174,53 @@ export class SyncFailure extends CalsyncError<"SYNC_FAILED"> {
     this.status = details.status;
     this.providerCode = details.providerCode;
     this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** The `error` field of an HTTP error answer: a stable problem type callers can match on. */
+export type ProblemType =
+  | "not_found"
+  | "method_not_allowed"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "unreadable_body"
+  | "malformed_json"
+  | "invalid_body"
+  | "invalid_notification"
+  | "invalid_validation_token"
+  | "missing_header"
+  | "invalid_header"
+  | "forbidden"
+  | "unavailable";
+
+/** The statuses calsync answers errors with. */
+export type HttpErrorStatus = 400 | 403 | 404 | 405 | 413 | 415 | 503;
+
+/**
+ * An error answer, thrown by a handler and turned into `{ error: type, message }` (plus headers
+ * such as Retry-After or Allow) by the app's one `onError`. `message` never contains a secret.
+ */
+export class HttpError extends CalsyncError<"HTTP_ERROR"> {
+  readonly status: HttpErrorStatus;
+  readonly type: ProblemType;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    status: HttpErrorStatus,
+    options: {
+      type: ProblemType;
+      message: string;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    },
+  ) {
+    super(
+      "HTTP_ERROR",
+      options.message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = "HttpError";
+    this.status = status;
+    this.type = options.type;
+    this.headers = options.headers ?? {};
   }
 }
