@@ -24,25 +24,13 @@ import { createMetrics } from "../metrics/metrics.ts";
 import { type Database, openDatabase, probeDatabase } from "../daemon/open_database.ts";
 import { createChannelDeps, secretBoxFromConfig } from "../daemon/wiring.ts";
 import { formatTable } from "./format.ts";
+import { CommandError, UsageError } from "../core/errors.ts";
 
 /** Where command output goes. */
 export type CommandIo = { out: (text: string) => void };
 
-/** A problem with the command's input; printed on stderr with exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** A command that ran but failed for a reason the operator must fix; exit code 1. */
-export class CommandError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CommandError";
-  }
-}
+/** Input problems (exit code 2) and failed commands (exit code 1). */
+export { CommandError, UsageError };
 
 /** Parsed options of a database command. */
 export type CommandOptions = Record<string, string | boolean | undefined>;

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { parseDurationMs } from "../core/duration.ts";
 import { parseKeyList } from "../crypto/secret_box.ts";
+import { ConfigError } from "../core/errors.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
@@ -118,15 +119,7 @@ export type Config = Readonly<
 >;
 
 /** Thrown when the environment does not describe a valid configuration; one line per problem. */
-export class ConfigError extends Error {
-  /** One human-readable line per invalid variable. */
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((line) => `  ${line}`).join("\n")}`);
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}
+export { ConfigError };
 
 /** Every environment variable calsync reads (the compiled binary is granted exactly these). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);

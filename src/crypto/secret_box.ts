@@ -1,4 +1,5 @@
 /** @module Encrypts refresh tokens at rest with AES-256-GCM (WebCrypto), with key rotation. */
+import { SecretBoxError } from "../core/errors.ts";
 
 /** Seals and opens stored secrets; values stored before a key was configured open as they are. */
 export type SecretBox = {
@@ -11,13 +12,7 @@ export type SecretBox = {
 };
 
 /** A stored value could not be opened (unknown key, or tampered/corrupt ciphertext). */
-export class SecretBoxError extends Error {
-  readonly code = "SECRET_UNREADABLE";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SecretBoxError";
-  }
-}
+export { SecretBoxError };
 
 const PREFIX = "enc:v1:";
 // Binds ciphertexts to their purpose, so a sealed value cannot be replayed as another kind.

@@ -2,6 +2,7 @@
 import type { Config } from "../config/config.ts";
 import { describeDatabase, openSql, type Sql, withDeadline } from "../storage/client.ts";
 import { logger } from "../log/setup.ts";
+import { DatabaseUnavailableError, EmbeddedDatabaseUnavailableError } from "../core/errors.ts";
 
 /** An open database: the pool plus how to close it (and stop the embedded server, if any). */
 export type Database = {
@@ -13,33 +14,8 @@ export type Database = {
   close(): Promise<void>;
 };
 
-/** The database could not be reached; the message names it without credentials. */
-export class DatabaseUnavailableError extends Error {
-  readonly code = "DATABASE_UNAVAILABLE";
-  constructor(description: string, cause: unknown) {
-    super(`Cannot reach the database at ${description}: ${causeText(cause)}`, { cause });
-    this.name = "DatabaseUnavailableError";
-  }
-}
-
-function causeText(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return code && !cause.message.includes(String(code))
-      ? `${cause.message} (${code})`
-      : cause.message;
-  }
-  return String(cause);
-}
-
-/** The embedded server is not available in this build or environment. */
-export class EmbeddedDatabaseUnavailableError extends Error {
-  readonly code = "EMBEDDED_UNAVAILABLE";
-  constructor(message: string, cause: unknown) {
-    super(message, { cause });
-    this.name = "EmbeddedDatabaseUnavailableError";
-  }
-}
+/** Why the database could not be opened or reached (defined with every error in core). */
+export { DatabaseUnavailableError, EmbeddedDatabaseUnavailableError };
 
 const log = logger("db");
 

@@ -1,4 +1,5 @@
 /** @module Turns provider responses and thrown errors into classified sync failures. */
+import { DatabaseDeadlineError, LeaseLostError } from "../core/errors.ts";
 import { type FailureKind, SyncFailure } from "./failure.ts";
 import { parseRetryAfter } from "./retry_after.ts";
 
@@ -75,11 +76,10 @@ export function classifyThrown(error: unknown): SyncFailure {
   if (error instanceof SyncFailure) return error;
   const err = error instanceof Error ? error : new Error(String(error));
   const code = (err as { code?: unknown }).code;
-  const name = err.name;
-  if (name === "TimeoutError") {
+  if (isTimeout(err)) {
     return new SyncFailure({ kind: "timeout", message: err.message }, { cause: err });
   }
-  if (name === "LeaseLostError") {
+  if (err instanceof LeaseLostError) {
     return new SyncFailure({ kind: "lease_lost", message: err.message }, { cause: err });
   }
   if (isDatabaseError(err)) {
@@ -112,11 +112,23 @@ const NODE_NET_CODES = new Set([
   "DEADLINE_EXCEEDED",
 ]);
 
-/** True for errors raised by postgres.js or our database deadlines. */
+// A SQLSTATE: five digits or upper-case letters, its class (first two) a digit pair or one of
+// PostgreSQL's lettered classes. Node's and Deno's `E...` codes never match.
+const SQLSTATE = /^([0-9][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/;
+
+/** True for `AbortSignal.timeout()`'s reason, a DOMException whose legacy code is TIMEOUT_ERR. */
+function isTimeout(error: Error): boolean {
+  return error instanceof DOMException && error.code === DOMException.TIMEOUT_ERR;
+}
+
+/**
+ * True for errors raised by postgres.js or our database deadlines. postgres.js documents server
+ * errors as PostgreSQL's own fields, `code` being the SQLSTATE, and its connection errors as
+ * plain Errors with the codes listed above; matching those keeps this module free of the driver.
+ */
 export function isDatabaseError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
+  if (error instanceof DatabaseDeadlineError) return true;
   const code = (error as { code?: unknown }).code;
-  if (error.name === "PostgresError" || error.name === "DatabaseDeadlineError") return true;
-  // postgres.js connection errors carry these codes on plain Errors.
-  return typeof code === "string" && NODE_NET_CODES.has(code);
+  return typeof code === "string" && (NODE_NET_CODES.has(code) || SQLSTATE.test(code));
 }

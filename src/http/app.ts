@@ -2,6 +2,7 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { HttpError } from "../core/errors.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { logger } from "../log/setup.ts";
 
@@ -26,12 +27,34 @@ async function metricsResponse(c: Context, metrics: Metrics): Promise<Response> 
   return c.body(body, 200, { "content-type": metrics.registry.contentType });
 }
 
+/**
+ * Answers an error thrown while handling a request: an HttpError as `{ error, message }` with its
+ * status and headers, anything else as a logged 500 that reveals nothing.
+ */
+function answerError(error: Error, c: Context): Response {
+  if (error instanceof HttpError) {
+    return c.json({ error: error.type, message: error.message }, error.status, error.headers);
+  }
+  if (error instanceof HTTPException) {
+    return c.json({ error: "http_error", message: error.message }, error.status);
+  }
+  log.error("Unhandled error answering {method} {path}", {
+    method: c.req.method,
+    path: c.req.path,
+    error,
+  });
+  return c.json({ error: "internal_error", message: "Internal error" }, 500);
+}
+
 /** A separate app that serves only /metrics (and /healthz), for METRICS_ADDR. */
 export function createMetricsApp(metrics: Metrics): Hono {
   const app = new Hono();
   app.get("/metrics", (c) => metricsResponse(c, metrics));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.notFound((c) => c.json({ error: "not_found", message: `No route for ${c.req.path}` }, 404));
+  // Called directly, not thrown: Hono may run the not-found handler outside its error handling.
+  app.notFound((c) =>
+    answerError(new HttpError(404, { type: "not_found", message: `No route for ${c.req.path}` }), c)
+  );
   return app;
 }
 
@@ -48,11 +71,12 @@ export function createApp(deps: AppDeps): Hono {
     "*",
     bodyLimit({
       maxSize: deps.maxBodyBytes,
-      onError: (c) =>
-        c.json(
-          { error: "payload_too_large", message: `Body exceeds ${deps.maxBodyBytes} bytes` },
-          413,
-        ),
+      onError: () => {
+        throw new HttpError(413, {
+          type: "payload_too_large",
+          message: `Body exceeds ${deps.maxBodyBytes} bytes`,
+        });
+      },
     }),
   );
 
@@ -67,19 +91,10 @@ export function createApp(deps: AppDeps): Hono {
 
   deps.routes?.(app);
 
-  app.notFound((c) =>
-    c.json({ error: "not_found", message: `No route for ${c.req.method} ${c.req.path}` }, 404)
-  );
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) {
-      return c.json({ error: "http_error", message: error.message }, error.status);
-    }
-    log.error("Unhandled error answering {method} {path}", {
-      method: c.req.method,
-      path: c.req.path,
-      error,
-    });
-    return c.json({ error: "internal_error", message: "Internal error" }, 500);
+  app.notFound((c) => {
+    const message = `No route for ${c.req.method} ${c.req.path}`;
+    return answerError(new HttpError(404, { type: "not_found", message }), c);
   });
+  app.onError(answerError);
   return app;
 }

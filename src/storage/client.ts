@@ -1,5 +1,6 @@
 /** @module Opens the postgres.js pool with deadlines on every statement and transaction. */
 import postgres from "postgres";
+import { DatabaseDeadlineError } from "../core/errors.ts";
 
 /** The postgres.js client type used everywhere in calsync. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -72,10 +73,4 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
 }
 
 /** A database call outlived its client-side deadline. */
-export class DatabaseDeadlineError extends Error {
-  readonly code = "DEADLINE_EXCEEDED";
-  constructor(message: string) {
-    super(message);
-    this.name = "DatabaseDeadlineError";
-  }
-}
+export { DatabaseDeadlineError };

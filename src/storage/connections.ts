@@ -1,6 +1,7 @@
 /** @module SQL for `external_calendar_connections`: lifecycle, claims, leases and backoff state. */
 import type { Sql, Tx } from "./client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
+import { LeaseLostError } from "../core/errors.ts";
 
 /** The channel the scheduler LISTENs on; the payload is a connection id. */
 export const SYNC_CHANNEL = "calsync_sync_requested";
@@ -40,13 +41,7 @@ export type ClaimedConnection = {
 };
 
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
-export class LeaseLostError extends Error {
-  readonly code = "LEASE_LOST";
-  constructor(connectionId: string) {
-    super(`Lease on connection "${connectionId}" was lost; this run's writes were rolled back`);
-    this.name = "LeaseLostError";
-  }
-}
+export { LeaseLostError };
 
 /** Inserts a connection that is due at once for its first (full) sync. */
 export async function insertConnection(

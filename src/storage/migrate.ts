@@ -2,6 +2,7 @@
 import type { Sql } from "./client.ts";
 import { inTransaction } from "./transaction.ts";
 import { sha256Hex } from "../crypto/sha256.ts";
+import { MigrationError } from "../core/errors.ts";
 
 /** One migration file. */
 export type Migration = { version: number; name: string; sql: string; checksum: string };
@@ -10,13 +11,7 @@ export type Migration = { version: number; name: string; sql: string; checksum: 
 export type MigrationResult = { applied: string[]; alreadyApplied: number };
 
 /** A migration problem that must stop startup (for example an edited, already-applied file). */
-export class MigrationError extends Error {
-  readonly code = "MIGRATION_FAILED";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "MigrationError";
-  }
-}
+export { MigrationError };
 
 // Arbitrary constant shared by every calsync process so concurrent migrators serialise.
 const MIGRATION_LOCK_KEY = 7_215_334_001;

@@ -13,7 +13,11 @@ export type GoogleNotification = {
 };
 
 /** Why headers were refused: a 4xx status, a stable code and a message naming the header. */
-export type HeaderProblem = { status: 400; error: string; message: string };
+export type HeaderProblem = {
+  status: 400;
+  error: "missing_header" | "invalid_header";
+  message: string;
+};
 
 // Google's channel id rule (≤ 64 characters of this set); it also keeps keys safe for SQL text.
 const ChannelId = z.string().regex(

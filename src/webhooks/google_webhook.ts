@@ -1,16 +1,17 @@
 /** @module `POST /webhooks/google`: Google push notifications, recorded once, acked after commit. */
 import type { Context } from "hono";
-import { withDeadline } from "../storage/client.ts";
-import { recordGoogleNotification } from "../storage/webhook_dedupe_keys.ts";
+import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
+import { type Sql, withDeadline } from "../storage/client.ts";
+import type { ChannelIdentity } from "../storage/webhook_channels.ts";
+import { recordGoogleNotification, type RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
 import { googleDedupeKey } from "./notification_keys.ts";
-import { parseGoogleNotification } from "./google_notification.ts";
+import { type GoogleNotification, parseGoogleNotification } from "./google_notification.ts";
 import { secretsEqual } from "./secret_compare.ts";
 import {
   count,
   errorFields,
   isJsonContentType,
-  problem,
   remaining,
   timed,
   type WebhookDeps,
@@ -25,14 +26,41 @@ const log = logger("webhooks");
  * record it, and a 4xx that Google will not retry for anything forged or malformed.
  */
 export async function handleGoogleWebhook(deps: WebhookDeps, c: Context): Promise<Response> {
-  return await timed(deps, "google", (startedAt) => answer(deps, c, startedAt));
+  return await timed(deps, "google", (startedAt) => answer({ deps, c, startedAt }));
 }
 
-async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise<Response> {
+/** One delivery being answered: what every step needs. */
+type Delivery = { deps: WebhookDeps; c: Context; startedAt: number };
+
+async function answer(delivery: Delivery): Promise<Response> {
+  const { deps, c } = delivery;
+  const note = parseRequest(delivery);
+  const sql = deps.sql();
+  if (!sql) throw unavailable(deps, { note, error: new DatabaseNotOpenError() });
+  const channel = await findChannel(delivery, { sql, note });
+  if (!channel) {
+    count(deps, "google", "ignored");
+    log.info("Ignored a Google notification for an unknown channel", logFields(note));
+    return c.json({ result: "ignored" }, 200);
+  }
+  authenticate(deps, { note, channel });
+  if (note.state === "sync") {
+    // The handshake after events.watch (message 1): nothing changed, so nothing to sync.
+    count(deps, "google", "accepted");
+    return c.json({ result: "sync" }, 200);
+  }
+  const outcome = await record(delivery, { sql, note });
+  return respond(delivery, { note, channel, outcome });
+}
+
+/** Checks method, content type and headers; throws the 4xx answer for anything else. */
+function parseRequest({ deps, c }: Delivery): GoogleNotification {
   if (c.req.method !== "POST") {
     count(deps, "google", "rejected");
-    return problem(c, 405, "method_not_allowed", "Use POST for Google push notifications", {
-      allow: "POST",
+    throw new HttpError(405, {
+      type: "method_not_allowed",
+      message: "Use POST for Google push notifications",
+      headers: { allow: "POST" },
     });
   }
   const contentType = c.req.header("content-type") ?? null;
@@ -42,12 +70,10 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       provider: "google",
       content_type: contentType.slice(0, 100),
     });
-    return problem(
-      c,
-      415,
-      "unsupported_media_type",
-      "Google push notifications have no body or application/json",
-    );
+    throw new HttpError(415, {
+      type: "unsupported_media_type",
+      message: "Google push notifications have no body or application/json",
+    });
   }
   const parsed = parseGoogleNotification(c.req.raw.headers);
   if (!parsed.ok) {
@@ -56,60 +82,60 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       provider: "google",
       message: parsed.problem.message,
     });
-    return problem(c, parsed.problem.status, parsed.problem.error, parsed.problem.message);
+    const { status, error, message } = parsed.problem;
+    throw new HttpError(status, { type: error, message });
   }
-  const note = parsed.value;
-  const fields = {
-    provider: "google",
-    channel_id: note.channelId,
-    message_number: note.messageNumber,
-    resource_state: note.state,
-  };
-  const sql = deps.sql();
-  if (!sql) return unavailable(deps, c, fields, new Error("The database is not open yet"));
+  return parsed.value;
+}
 
-  let channel;
+/** The channel the notification names, or undefined when we do not know it (any more). */
+async function findChannel(
+  { deps, startedAt }: Delivery,
+  { sql, note }: { sql: Sql; note: GoogleNotification },
+): Promise<ChannelIdentity | undefined> {
   try {
     const found = await withDeadline(
       deps.lookup.find(sql, "google", [note.channelId]),
       remaining(startedAt, deps.deadlineMs),
       "Google channel lookup",
     );
-    channel = found.get(note.channelId);
+    return found.get(note.channelId);
   } catch (error) {
-    return unavailable(deps, c, fields, error);
+    throw unavailable(deps, { note, error });
   }
-  if (!channel) {
-    count(deps, "google", "ignored");
-    log.info("Ignored a Google notification for an unknown channel", fields);
-    return c.json({ result: "ignored" }, 200);
-  }
+}
+
+/** Throws a 403 unless the notification carries the channel's token and resource id. */
+function authenticate(
+  deps: WebhookDeps,
+  { note, channel }: { note: GoogleNotification; channel: ChannelIdentity },
+): void {
+  const fields = { ...logFields(note), connection_id: channel.connectionId };
   if (note.token === null || !secretsEqual(channel.secret, note.token)) {
     count(deps, "google", "rejected");
     log.warn("Rejected a Google notification: channel token does not match", {
       ...fields,
-      connection_id: channel.connectionId,
       problem: note.token === null ? "missing" : "mismatch",
     });
-    return problem(c, 403, "forbidden", "Channel token does not match");
+    throw new HttpError(403, { type: "forbidden", message: "Channel token does not match" });
   }
   if (channel.resourceId !== null && channel.resourceId !== note.resourceId) {
     count(deps, "google", "rejected");
-    log.warn("Rejected a Google notification: resource id does not match the channel", {
-      ...fields,
-      connection_id: channel.connectionId,
+    log.warn("Rejected a Google notification: resource id does not match the channel", fields);
+    throw new HttpError(403, {
+      type: "forbidden",
+      message: "Resource id does not match the channel",
     });
-    return problem(c, 403, "forbidden", "Resource id does not match the channel");
   }
-  if (note.state === "sync") {
-    // The handshake after events.watch (message 1): nothing changed, so nothing to sync.
-    count(deps, "google", "accepted");
-    return c.json({ result: "sync" }, 200);
-  }
+}
 
-  let outcome;
+/** Records the notification once (its dedupe key), requesting a sync; 503 when it cannot. */
+async function record(
+  { deps, startedAt }: Delivery,
+  { sql, note }: { sql: Sql; note: GoogleNotification },
+): Promise<RecordOutcome> {
   try {
-    outcome = await withDeadline(
+    return await withDeadline(
       recordGoogleNotification(sql, {
         key: googleDedupeKey(note.channelId, note.messageNumber),
         channelId: note.channelId,
@@ -118,36 +144,58 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       "Recording a Google notification",
     );
   } catch (error) {
-    return unavailable(deps, c, fields, error);
+    throw unavailable(deps, { note, error });
   }
+}
+
+/** Counts and answers what the recording statement did; every outcome is a 200 to Google. */
+function respond(
+  { deps, c }: Delivery,
+  { note, channel, outcome }: {
+    note: GoogleNotification;
+    channel: ChannelIdentity;
+    outcome: RecordOutcome;
+  },
+): Response {
   if (outcome === "unknown_channel") {
     count(deps, "google", "ignored");
-    log.info("Ignored a Google notification for a channel removed meanwhile", fields);
+    log.info("Ignored a Google notification for a channel removed meanwhile", logFields(note));
     return c.json({ result: "ignored" }, 200);
   }
   count(deps, "google", outcome);
   if (outcome === "accepted") {
     log.debug("Google notification recorded; sync requested", {
-      ...fields,
+      ...logFields(note),
       connection_id: channel.connectionId,
     });
   }
   return c.json({ result: outcome }, 200);
 }
 
+function logFields(note: GoogleNotification): Record<string, unknown> {
+  return {
+    provider: "google",
+    channel_id: note.channelId,
+    message_number: note.messageNumber,
+    resource_state: note.state,
+  };
+}
+
+/** Counts and logs a delivery the database cannot take now; returns the 503 to throw. */
 function unavailable(
   deps: WebhookDeps,
-  c: Context,
-  fields: Record<string, unknown>,
-  error: unknown,
-): Response {
+  { note, error }: { note: GoogleNotification; error: unknown },
+): HttpError {
   count(deps, "google", "unavailable");
   log.error("Cannot record a Google notification: database unavailable; answered 503", {
-    ...fields,
+    ...logFields(note),
     kind: "database",
     ...errorFields(error),
   });
-  return problem(c, 503, "unavailable", "Cannot record the notification now; retry later", {
-    "retry-after": "5",
+  return new HttpError(503, {
+    type: "unavailable",
+    message: "Cannot record the notification now; retry later",
+    headers: { "retry-after": "5" },
+    cause: error,
   });
 }

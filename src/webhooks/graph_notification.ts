@@ -21,7 +21,11 @@ export type GraphItem =
   | { kind: "invalid"; index: number; message: string };
 
 /** Why a whole body was refused. */
-export type BodyProblem = { status: 400; error: string; message: string };
+export type BodyProblem = {
+  status: 400;
+  error: "malformed_json" | "invalid_body";
+  message: string;
+};
 
 /** The most items one delivery may carry; Graph batches far fewer. */
 export const MAX_GRAPH_ITEMS = 1_000;

@@ -1,6 +1,8 @@
 /** @module `POST /webhooks/microsoft`: Graph validation handshakes and change notifications. */
 import type { Context } from "hono";
-import { withDeadline } from "../storage/client.ts";
+import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
+import { type Sql, withDeadline } from "../storage/client.ts";
+import type { ChannelIdentity } from "../storage/webhook_channels.ts";
 import { type GraphRecord, recordGraphNotifications } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
 import { graphChangeDedupeKey, graphLifecycleDedupeKey } from "./notification_keys.ts";
@@ -10,7 +12,6 @@ import {
   count,
   errorFields,
   isJsonContentType,
-  problem,
   remaining,
   timed,
   type WebhookDeps,
@@ -34,34 +35,65 @@ const LIFECYCLE_ACTIONS: Record<string, GraphRecord["action"]> = {
  * cannot commit (Graph retries 5xx for up to four hours).
  */
 export async function handleMicrosoftWebhook(deps: WebhookDeps, c: Context): Promise<Response> {
-  return await timed(deps, "microsoft", (startedAt) => answer(deps, c, startedAt));
+  return await timed(deps, "microsoft", (startedAt) => answer({ deps, c, startedAt }));
 }
 
-async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise<Response> {
+/** One delivery being answered: what every step needs. */
+type Delivery = { deps: WebhookDeps; c: Context; startedAt: number };
+
+/** A batch item that passed validation. */
+type ValidItem = Exclude<GraphItem, { kind: "invalid" }>;
+
+/** The valid items of a batch, and how many were refused. */
+type Batch = { valid: ValidItem[]; invalid: number };
+
+/** The items worth recording, and how many were ignored (unknown) or forged. */
+type Checked = { records: GraphRecord[]; ignored: number; forged: number };
+
+async function answer(delivery: Delivery): Promise<Response> {
+  const { deps, c } = delivery;
   if (c.req.method !== "POST") {
     count(deps, "microsoft", "rejected");
-    return problem(c, 405, "method_not_allowed", "Use POST for Graph change notifications", {
-      allow: "POST",
+    throw new HttpError(405, {
+      type: "method_not_allowed",
+      message: "Use POST for Graph change notifications",
+      headers: { allow: "POST" },
     });
   }
   // URLSearchParams decodes the token (percent escapes and '+'), as Graph requires.
   const validationToken = new URL(c.req.url).searchParams.get("validationToken");
   if (validationToken !== null) return validate(c, validationToken);
 
+  const batch = await parseBatch(delivery);
+  const sql = deps.sql();
+  if (!sql) {
+    throw unavailable(deps, { items: batch.valid.length, error: new DatabaseNotOpenError() });
+  }
+  const channels = await findSubscriptions(delivery, { sql, items: batch.valid });
+  const checked = await authenticate(deps, { items: batch.valid, channels });
+  const result = await record(delivery, { sql, checked });
+  return respond(delivery, { batch, checked, result });
+}
+
+/** Reads and validates the body; throws the 4xx answer when no item of it is usable. */
+async function parseBatch({ deps, c }: Delivery): Promise<Batch> {
   if (!isJsonContentType(c.req.header("content-type") ?? null)) {
     count(deps, "microsoft", "rejected");
     log.warn("Rejected a Graph notification: content type is not application/json", {
       provider: "microsoft",
       content_type: (c.req.header("content-type") ?? "").slice(0, 100),
     });
-    return problem(c, 415, "unsupported_media_type", "Graph notifications are application/json");
+    throw new HttpError(415, {
+      type: "unsupported_media_type",
+      message: "Graph notifications are application/json",
+    });
   }
   let text: string;
   try {
     text = await c.req.text();
   } catch {
     count(deps, "microsoft", "rejected");
-    return problem(c, 400, "unreadable_body", "Cannot read the request body");
+    throw new HttpError(400, { type: "unreadable_body", message: "Cannot read the request body" });
   }
   const parsed = parseGraphNotifications(text);
   if (!parsed.ok) {
@@ -70,12 +102,17 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       provider: "microsoft",
       message: parsed.problem.message,
     });
-    return problem(c, parsed.problem.status, parsed.problem.error, parsed.problem.message);
+    const { status, error, message } = parsed.problem;
+    throw new HttpError(status, { type: error, message });
   }
-  const items = parsed.items;
-  const invalid = items.filter((item) => item.kind === "invalid");
-  const valid = items.filter((item) => item.kind !== "invalid");
-  for (const item of invalid) {
+  const valid: ValidItem[] = [];
+  const invalid: string[] = [];
+  for (const item of parsed.items) {
+    if (item.kind !== "invalid") {
+      valid.push(item);
+      continue;
+    }
+    invalid.push(item.message);
     log.warn("Rejected a Graph notification item: {message}", {
       provider: "microsoft",
       index: item.index,
@@ -84,34 +121,38 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
   }
   count(deps, "microsoft", "rejected", invalid.length);
   if (valid.length === 0) {
-    return problem(
-      c,
-      400,
-      "invalid_notification",
-      `No valid notification in the batch: ${(invalid[0] as { message: string }).message}`,
-    );
+    const message = `No valid notification in the batch: ${invalid[0]}`;
+    throw new HttpError(400, { type: "invalid_notification", message });
   }
+  return { valid, invalid: invalid.length };
+}
 
-  const sql = deps.sql();
-  if (!sql) return unavailable(deps, c, valid.length, new Error("The database is not open yet"));
-  let channels;
+/** The known subscriptions among the items' subscription ids; 503 when the lookup fails. */
+async function findSubscriptions(
+  { deps, startedAt }: Delivery,
+  { sql, items }: { sql: Sql; items: ValidItem[] },
+): Promise<Map<string, ChannelIdentity>> {
   try {
-    channels = await withDeadline(
-      deps.lookup.find(sql, "microsoft", valid.map((item) => item.subscriptionId)),
+    return await withDeadline(
+      deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId)),
       remaining(startedAt, deps.deadlineMs),
       "Graph subscription lookup",
     );
   } catch (error) {
-    return unavailable(deps, c, valid.length, error);
+    throw unavailable(deps, { items: items.length, error });
   }
+}
 
-  const records: GraphRecord[] = [];
-  let ignored = 0;
-  let forged = 0;
-  for (const item of valid) {
+/** Keeps the items of known subscriptions whose clientState matches; counts the forged ones. */
+async function authenticate(
+  deps: WebhookDeps,
+  { items, channels }: { items: ValidItem[]; channels: Map<string, ChannelIdentity> },
+): Promise<Checked> {
+  const checked: Checked = { records: [], ignored: 0, forged: 0 };
+  for (const item of items) {
     const channel = channels.get(item.subscriptionId);
     if (!channel) {
-      ignored++;
+      checked.ignored++;
       log.info("Ignored a Graph notification for an unknown subscription", {
         provider: "microsoft",
         subscription_id: item.subscriptionId,
@@ -119,7 +160,7 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       continue;
     }
     if (item.clientState === null || !secretsEqual(channel.secret, item.clientState)) {
-      forged++;
+      checked.forged++;
       log.warn("Rejected a Graph notification: clientState does not match", {
         provider: "microsoft",
         subscription_id: item.subscriptionId,
@@ -129,26 +170,44 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
       continue;
     }
     const record = await toRecord(item);
-    if (record) records.push(record);
-    else ignored++;
+    if (record) checked.records.push(record);
+    else checked.ignored++;
   }
-  count(deps, "microsoft", "rejected", forged);
+  count(deps, "microsoft", "rejected", checked.forged);
+  return checked;
+}
 
-  let result = { known: new Set<string>(), fresh: new Set<string>() };
+/** Records the batch in one statement (one dedupe key per item); 503 when it cannot commit. */
+async function record(
+  { deps, startedAt }: Delivery,
+  { sql, checked }: { sql: Sql; checked: Checked },
+): Promise<{ known: Set<string>; fresh: Set<string> }> {
   try {
-    result = await withDeadline(
-      recordGraphNotifications(sql, records),
+    return await withDeadline(
+      recordGraphNotifications(sql, checked.records),
       remaining(startedAt, deps.deadlineMs),
       "Recording Graph notifications",
     );
   } catch (error) {
-    return unavailable(deps, c, records.length + ignored, error);
+    throw unavailable(deps, { items: checked.records.length + checked.ignored, error });
   }
+}
+
+/** Counts each recorded item's result and answers 202, or 403 when nothing was genuine. */
+function respond(
+  { deps, c }: Delivery,
+  { batch, checked, result }: {
+    batch: Batch;
+    checked: Checked;
+    result: { known: Set<string>; fresh: Set<string> };
+  },
+): Response {
   let accepted = 0;
   let duplicate = 0;
+  let ignored = checked.ignored;
   // Duplicates inside one batch share a key: the first is the one recorded.
   const seen = new Set<string>();
-  for (const record of records) {
+  for (const record of checked.records) {
     if (!result.known.has(record.key)) ignored++;
     else if (result.fresh.has(record.key) && !seen.has(record.key)) accepted++;
     else duplicate++;
@@ -159,14 +218,13 @@ async function answer(deps: WebhookDeps, c: Context, startedAt: number): Promise
   count(deps, "microsoft", "ignored", ignored);
   if (accepted + duplicate + ignored === 0) {
     // Everything was forged or malformed: nothing of it is worth a retry.
-    return problem(c, 403, "forbidden", "clientState does not match");
+    throw new HttpError(403, { type: "forbidden", message: "clientState does not match" });
   }
-  return c.json({ accepted, duplicate, ignored, rejected: forged + invalid.length }, 202);
+  const rejected = checked.forged + batch.invalid;
+  return c.json({ accepted, duplicate, ignored, rejected }, 202);
 }
 
-async function toRecord(
-  item: Exclude<GraphItem, { kind: "invalid" }>,
-): Promise<GraphRecord | null> {
+async function toRecord(item: ValidItem): Promise<GraphRecord | null> {
   if (item.kind === "change") {
     return {
       key: await graphChangeDedupeKey(item.identity),
@@ -206,12 +264,10 @@ function validate(c: Context, token: string): Response {
       provider: "microsoft",
       length: token.length,
     });
-    return problem(
-      c,
-      400,
-      "invalid_validation_token",
-      `validationToken must be 1-${MAX_VALIDATION_TOKEN_CHARS} characters`,
-    );
+    throw new HttpError(400, {
+      type: "invalid_validation_token",
+      message: `validationToken must be 1-${MAX_VALIDATION_TOKEN_CHARS} characters`,
+    });
   }
   // text/plain plus nosniff: the echoed token can never be interpreted as HTML or script.
   return c.body(token, 200, {
@@ -221,7 +277,11 @@ function validate(c: Context, token: string): Response {
   });
 }
 
-function unavailable(deps: WebhookDeps, c: Context, items: number, error: unknown): Response {
+/** Counts and logs a batch the database cannot take now; returns the 503 to throw. */
+function unavailable(
+  deps: WebhookDeps,
+  { items, error }: { items: number; error: unknown },
+): HttpError {
   count(deps, "microsoft", "unavailable", Math.max(items, 1));
   log.error("Cannot record Graph notifications: database unavailable; answered 503", {
     provider: "microsoft",
@@ -229,7 +289,10 @@ function unavailable(deps: WebhookDeps, c: Context, items: number, error: unknow
     kind: "database",
     ...errorFields(error),
   });
-  return problem(c, 503, "unavailable", "Cannot record the notifications now; retry later", {
-    "retry-after": "5",
+  return new HttpError(503, {
+    type: "unavailable",
+    message: "Cannot record the notifications now; retry later",
+    headers: { "retry-after": "5" },
+    cause: error,
   });
 }

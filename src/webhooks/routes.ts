@@ -1,6 +1,7 @@
 /** @module Mounts the provider webhook endpoints on the HTTP app. */
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { HttpError } from "../core/errors.ts";
 import type { Sql } from "../storage/client.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type ChannelLookup, createChannelLookup } from "./channel_lookup.ts";
@@ -31,13 +32,13 @@ export function mountWebhooks(
     "/webhooks/google",
     bodyLimit({
       maxSize: GOOGLE_MAX_BODY_BYTES,
-      onError: (c) => {
+      onError: () => {
         deps.metrics.webhookNotifications.inc({ provider: "google", result: "rejected" });
-        return c.json({
-          error: "payload_too_large",
+        throw new HttpError(413, {
+          type: "payload_too_large",
           message:
             `Google notifications have no body; got more than ${GOOGLE_MAX_BODY_BYTES} bytes`,
-        }, 413);
+        });
       },
     }),
     (c) => handleGoogleWebhook(deps, c),

@@ -1,5 +1,4 @@
 /** @module What the webhook handlers need, and the small helpers they share. */
-import type { Context } from "hono";
 import type { Sql } from "../storage/client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -40,17 +39,6 @@ export function count(
   n = 1,
 ): void {
   if (n > 0) deps.metrics.webhookNotifications.inc({ provider, result }, n);
-}
-
-/** A JSON error answer; `message` never contains a secret. */
-export function problem(
-  c: Context,
-  status: 400 | 403 | 405 | 413 | 415 | 503,
-  error: string,
-  message: string,
-  headers: Record<string, string> = {},
-): Response {
-  return c.json({ error, message }, status, headers);
 }
 
 /** The time left of a delivery's database budget, never less than 1 ms. */
