@@ -1,0 +1,106 @@
+/** @module `calsync connections add|list|reauth|remove|rotate-keys`. */
+import { stopConnectionChannels } from "../channels/stop_channels.ts";
+import { CommandError } from "../core/errors.ts";
+import { createChannelDeps } from "../daemon/wiring.ts";
+import { logger } from "../log/setup.ts";
+import { createMetrics } from "../metrics/metrics.ts";
+import { findProvider } from "../storage/calendar_providers.ts";
+import {
+  deleteConnection,
+  insertConnection,
+  listConnectionStatus,
+  listStoredRefreshTokens,
+  reauthorizeConnection,
+  replaceStoredRefreshToken,
+} from "../storage/connections.ts";
+import {
+  type CommandHandler,
+  connectionOption,
+  isUniqueViolation,
+  required,
+} from "./command_context.ts";
+import { formatTable } from "./format.ts";
+
+/** Connects a calendar of a provider, with its refresh token sealed. */
+export const addConnection: CommandHandler = async ({ sql, options, secrets, emit }) => {
+  const provider = await findProvider(sql, required(options, "provider"));
+  if (!provider) throw new CommandError(`No provider "${options.provider}"`);
+  const calendar = required(options, "calendar");
+  try {
+    const row = await insertConnection(sql, {
+      providerId: provider.id,
+      externalCalendarId: calendar,
+      refreshToken: await secrets.seal(required(options, "refresh-token")),
+      accountLabel: typeof options.account === "string" ? options.account : null,
+    });
+    emit(row, `${row.id}\n`);
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new CommandError(
+        `Provider "${provider.name}" already has a connection for calendar "${calendar}"`,
+      );
+    }
+    throw error;
+  }
+};
+
+/** Lists every connection with its sync state. */
+export const listConnections: CommandHandler = async ({ sql, emit }) => {
+  const rows = await listConnectionStatus(sql);
+  emit(
+    rows,
+    formatTable(rows, [
+      "id",
+      "provider_name",
+      "external_calendar_id",
+      "account_label",
+      "status",
+      "sync_needed",
+      "error_count",
+      "backoff_until",
+      "last_success_at",
+    ]),
+  );
+};
+
+/** Stores a new refresh token and makes the connection active again. */
+export const reauthorize: CommandHandler = async ({ sql, options, secrets, emit }) => {
+  const id = connectionOption(options);
+  const sealed = await secrets.seal(required(options, "refresh-token"));
+  if (!(await reauthorizeConnection(sql, id, sealed))) {
+    throw new CommandError(`No connection "${id}"`);
+  }
+  emit({ id, status: "active" }, `Connection ${id} re-authorised; sync requested\n`);
+};
+
+/** Stops the connection's channels (best effort), then removes it with its events. */
+export const removeConnection: CommandHandler = async ({ config, sql, options, emit }) => {
+  const id = connectionOption(options);
+  // Best effort: a channel left running keeps notifying until it expires, nothing worse.
+  await stopConnectionChannels(createChannelDeps(config, sql, createMetrics()), id, {
+    signal: AbortSignal.timeout(config.SYNC_HTTP_TIMEOUT_MS * 3),
+  }).catch((error) =>
+    logger("cli").warn("Cannot stop the channels of connection {connection_id}", {
+      connection_id: id,
+      error_message: (error as Error).message,
+    })
+  );
+  if (!(await deleteConnection(sql, id))) throw new CommandError(`No connection "${id}"`);
+  emit({ id, removed: true }, `Connection ${id} removed with its events\n`);
+};
+
+/** Re-seals every stored refresh token with the current (first) key. */
+export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
+  if (!secrets.encrypting) {
+    throw new CommandError(
+      "CALSYNC_ENCRYPTION_KEY (or CALSYNC_ENCRYPTION_KEY_FILE) is not set: nothing to seal with",
+    );
+  }
+  let resealed = 0;
+  for (const row of await listStoredRefreshTokens(sql)) {
+    if (!(await secrets.needsReseal(row.refresh_token))) continue;
+    const sealed = await secrets.seal(await secrets.open(row.refresh_token));
+    if (await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+  }
+  emit({ resealed }, `Re-encrypted ${resealed} refresh tokens with the current key\n`);
+};
