@@ -1,4 +1,4 @@
-import { assert, assertEquals, waitFor } from "../support/assert.ts";
+import { assert, assertEquals, assertThrows, waitFor } from "../support/assert.ts";
 import { startFakeGoogle } from "../../testkit/fake_google.ts";
 import { startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { openSql } from "../../src/storage/client.ts";
@@ -6,6 +6,7 @@ import { requestSync } from "../../src/storage/connections.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
+import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMigratedDatabase } from "../support/migrated_database.ts";
 import {
   connectionRow,
@@ -378,5 +379,98 @@ Deno.test("a slow maintenance pass (provider calls) is neither a failure nor run
   assertEquals(
     await counterValue(metrics, "calendar_scheduler_errors_total", { operation: "maintenance" }),
     0,
+  );
+});
+
+Deno.test("stopping the scheduler leaves no grace timer behind when running syncs finish within the grace", async () => {
+  await using db = await createMigratedDatabase("grace_timer");
+  await createHarness(db.sql, {}).addConnection({
+    kind: "google",
+    calendar: "primary",
+    refreshToken: "rt",
+  });
+  const { promise: started, resolve: syncStarted } = Promise.withResolvers<void>();
+  const { promise: released, resolve: releaseSync } = Promise.withResolvers<void>();
+  const scheduler = startScheduler({
+    sql: db.sql,
+    metrics: createMetrics(),
+    replicaId: "grace",
+    concurrency: 1,
+    pollIntervalMs: 60_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 10_000,
+    runSync: () => {
+      syncStarted();
+      return released;
+    },
+  });
+  await started;
+  const stopped = scheduler.stop(60_000);
+  releaseSync();
+  // The op sanitizer fails this test if the 60 s grace timer outlives stop().
+  await stopped;
+});
+
+Deno.test("the scheduler's database retries back off within dbRetryBaseMs and dbRetryMaxMs", async () => {
+  // A port nobody listens on: every claim and every LISTEN fails at once.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const sql = openSql(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 2 });
+  const lines: string[] = [];
+  await setupLogging("info", (line) => lines.push(line));
+  const retries = (message: string) =>
+    lines.map((line) => JSON.parse(line)).filter((line) => line.message.startsWith(message))
+      .map((line) => line.retry_in_ms as number);
+  const scheduler = startScheduler({
+    sql,
+    metrics: createMetrics(),
+    replicaId: "retries",
+    concurrency: 1,
+    pollIntervalMs: 60_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 10_000,
+    dbRetryBaseMs: 6,
+    dbRetryMaxMs: 9,
+    runSync: () => Promise.resolve(),
+  });
+  try {
+    await waitFor(
+      () => retries("Cannot claim").length >= 4 && retries("Cannot LISTEN").length >= 4,
+      { timeoutMs: 30_000, what: "four failed claims and four failed LISTENs" },
+    );
+  } finally {
+    await scheduler.stop(1_000);
+    await teardownLogging();
+    await sql.end({ timeout: 1 });
+  }
+  for (const message of ["Cannot claim", "Cannot LISTEN"]) {
+    const waits = retries(message);
+    // Equal jitter: the first wait is between half the base and the base.
+    assert(waits[0] >= 3 && waits[0] <= 6, `${message}: first wait ${waits[0]} ms`);
+    assert(waits.every((ms) => ms <= 9), `${message}: waits ${waits}`);
+  }
+});
+
+Deno.test("the scheduler refuses a dbRetryBaseMs above dbRetryMaxMs", () => {
+  assertThrows(
+    () =>
+      startScheduler({
+        sql: openSql("postgres://postgres@127.0.0.1:1/unused"),
+        metrics: createMetrics(),
+        replicaId: "invalid",
+        concurrency: 1,
+        pollIntervalMs: 60_000,
+        leaseMs: 30_000,
+        allowlist: null,
+        dbDeadlineMs: 10_000,
+        dbRetryBaseMs: 500,
+        dbRetryMaxMs: 100,
+        runSync: () => Promise.resolve(),
+      }),
+    RangeError,
+    "'dbRetryBaseMs' (500) must be positive and at most 'dbRetryMaxMs' (100)",
   );
 });
