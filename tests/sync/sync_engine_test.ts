@@ -2,7 +2,7 @@ import { assert, assertEquals, assertThrows, waitFor } from "../support/assert.t
 import { startFakeGoogle } from "../../testkit/fake_google.ts";
 import { startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { openSql, type Sql } from "../../src/storage/client.ts";
-import { requestSync } from "../../src/storage/connections.ts";
+import { requestSync, SYNC_CHANNEL } from "../../src/storage/connections.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
@@ -176,7 +176,7 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
     calendar: "primary",
   });
   const { db, harness, id } = fixture;
-  const listener = openSql(db.url, { max: 2 });
+  const listener = openSql(db.url, { max: 2, applicationName: "notify-test" });
   let synced = 0;
   const scheduler = startScheduler({
     sql: listener,
@@ -195,9 +195,16 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
   try {
     await waitFor(() => synced === 1, { what: "the first sync" });
     await waitFor(async () => (await connectionRow(db.sql, id)).sync_needed === false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A NOTIFY sent before the scheduler's LISTEN is in place would be lost, not late.
+    await waitFor(async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where application_name = 'notify-test' and query ilike ${`listen%${SYNC_CHANNEL}%`}`;
+      return row.n === 1;
+    }, { timeoutMs: 20_000, what: "the scheduler's LISTEN" });
     await requestSync(db.sql, id);
-    await waitFor(() => synced === 2, { timeoutMs: 5_000, what: "a sync woken by NOTIFY" });
+    // Far below the 60 s poll interval, so only the NOTIFY can have woken it.
+    await waitFor(() => synced === 2, { timeoutMs: 30_000, what: "a sync woken by NOTIFY" });
   } finally {
     await scheduler.stop(1_000);
     await listener.end({ timeout: 1 });
