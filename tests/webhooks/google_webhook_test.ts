@@ -318,7 +318,8 @@ Deno.test("Google push notifications", async (t) => {
         isSuccess: (status) => [102, 200, 201, 202, 204].includes(status),
         isRetryable: (outcome) => typeof outcome === "string" || outcome >= 500,
       });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The endpoint comes up only once an attempt has failed against the closed port.
+      await waitFor(() => attempts.length > 0, { what: "the first delivery attempt" });
       const late = await serveApp(app, port);
       try {
         await deliverer.flush();
