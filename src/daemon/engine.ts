@@ -29,6 +29,8 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     leaseMs: config.SYNC_LEASE_MS,
     allowlist: config.SYNC_PROVIDER_ALLOWLIST,
     dbDeadlineMs: databaseDeadlineMs(config),
+    dbRetryBaseMs: config.DB_RETRY_BASE_MS,
+    dbRetryMaxMs: config.DB_RETRY_MAX_MS,
     runSync: (connection, signal) => runSync(syncDeps, connection, signal),
     maintenance: {
       intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
