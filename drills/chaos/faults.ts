@@ -5,7 +5,7 @@
  */
 import type { Fault } from "../../testkit/fake_faults.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 import type { Prng } from "./prng.ts";
 

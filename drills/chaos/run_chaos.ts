@@ -1,5 +1,5 @@
 /** @module Runs one chaos soak end to end: set up, change and fault, settle, collect, check. */
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import { measureClockOffset } from "./audit.ts";
 import { runChecks } from "./checks.ts";
 import { acknowledgedGoogleKeys, collectAudit, collectProcesses } from "./collect.ts";

@@ -2,7 +2,7 @@
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandResult, LogLine } from "./evidence.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 /** The daemon under test. */
 export type DrillDaemon = {

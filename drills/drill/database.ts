@@ -2,7 +2,7 @@
 import postgres from "postgres";
 import { join } from "node:path";
 import { openSql, type Sql } from "../../src/storage/client.ts";
-import { sleep, waitFor } from "./wait.ts";
+import { sleep, waitFor } from "../../testkit/wait.ts";
 
 /** A scratch database owned by a scratch login role, which the daemon under test uses. */
 export type DrillDatabase = {

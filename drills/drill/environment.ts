@@ -10,7 +10,7 @@ import { type DrillDatabase, openDrillDatabase } from "./database.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import { type DrillProvider, startDrillProvider } from "./providers.ts";
 import { hasActiveChannel } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 import { startWebhookGate, type WebhookGate } from "./webhook_gate.ts";
 
 /** The connection a scenario works on, for one provider. */

@@ -4,7 +4,7 @@ import type { DrillConnection, DrillEnvironment } from "./environment.ts";
 import type { CommandResult, LogLine, RecoveryEvidence } from "./evidence.ts";
 import { scrapeMetrics, sumSamples } from "./prometheus.ts";
 import { mirrorTuples, readConnection } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 /** The failure counter of the drill document. */
 export const FAILURES_METRIC = "calendar_sync_failures_total";
