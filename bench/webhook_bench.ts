@@ -83,9 +83,9 @@ export async function benchWebhookIngestion(
   };
   const measure: Record<Kind, () => Promise<void>> = {
     calsync: async () => {
-      const cpu = processCpuSeconds(daemon.pid);
+      const cpu = processCpuSeconds(daemon.process.pid);
       const r = await load(`${daemon.url}/webhooks/google`, input.seconds);
-      const used = processCpuSeconds(daemon.pid);
+      const used = processCpuSeconds(daemon.process.pid);
       if (cpu !== null && used !== null) cpuPerDelivery.push(((used - cpu) / r.requests) * 1e6);
       record(series.calsync, r.requestsPerSecond, r);
     },

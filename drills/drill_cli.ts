@@ -52,7 +52,7 @@ function inspectionHelp(env: DrillEnvironment): string {
   return [
     "",
     "--keep: the drill environment stays up until Ctrl-C.",
-    `  daemon:      ${env.daemon.url} (pid ${env.daemon.pid}); curl ${env.daemon.url}/metrics`,
+    `  daemon:      ${env.daemon.url} (pid ${env.daemon.process.pid}); curl ${env.daemon.url}/metrics`,
     `  database:    psql '${env.db.roleUrl}'`,
     `  verify:      psql '${env.db.roleUrl}' -c '${query}'`,
     `  fault proxy: 127.0.0.1:${env.proxy.port} (the daemon's DATABASE_URL)`,

@@ -40,7 +40,7 @@ export async function collectProcesses(env: ChaosEnvironment): Promise<ProcessEv
       : await finalScrape(p.daemon.url, () => p.daemon.logs);
     evidence.push({
       replica: p.replica,
-      pid: p.daemon.pid,
+      pid: p.daemon.process.pid,
       killedAt: p.killedAt,
       alive: !killed && p.daemon.alive(),
       health: killed ? null : await p.daemon.health(),

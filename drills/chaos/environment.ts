@@ -79,7 +79,9 @@ export async function setUpChaos(options: EnvironmentOptions): Promise<ChaosEnvi
     const started = replicas;
     stack.push(() => started.close());
     options.log(
-      `replicas ${started.slots.map((s) => `${s.name}=pid ${s.current.daemon.pid}`).join(", ")}`,
+      `replicas ${
+        started.slots.map((s) => `${s.name}=pid ${s.current.daemon.process.pid}`).join(", ")
+      }`,
     );
 
     const connections: ChaosConnection[] = [];

@@ -104,7 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         googleDuplicatesSent: deliveries.reduce((n, d) => n + d.duplicatesSent, 0),
         keys: audit.keys.length,
       },
-      stray: env.replicas.processes.reduce((n, p) => n + p.daemon.stray.length, 0),
+      stray: env.replicas.processes.reduce((n, p) => n + p.daemon.strayLines.length, 0),
       convergedMs: settled.convergedMs,
       settleTimeoutMs: options.settleTimeoutMs,
     };
