@@ -11,11 +11,11 @@
  * generator; the report says which ran.
  */
 import { parseArgs } from "node:util";
+import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratch_database.ts";
 import { benchFullSync, type FullSyncSize } from "./full_sync_bench.ts";
 import { hasWrk } from "./load_generator.ts";
 import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
 import { benchScheduler } from "./scheduler_bench.ts";
-import { adminUrlFromEnv, createScratchDatabase } from "./scratch_database.ts";
 import { benchWebhookIngestion } from "./webhook_bench.ts";
 import { benchWebhookToSync } from "./webhook_to_sync_bench.ts";
 
@@ -48,6 +48,9 @@ export const QUICK_PLAN: BenchPlan = {
   webhookToSyncSamples: 20,
   reps: 3,
 };
+
+/** The default server: the machine's own PostgreSQL, as the tests use it. */
+const DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres";
 
 const SECTIONS = ["webhooks", "webhook_to_sync", "full_sync", "scheduler"] as const;
 type Section = typeof SECTIONS[number];
@@ -102,7 +105,13 @@ export async function runBench(args: string[]): Promise<number> {
     log: (message) =>
       console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`),
   };
-  const db = await createScratchDatabase(adminUrlFromEnv(Deno.env.toObject()));
+  const server = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
+    DEFAULT_SERVER;
+  // Large enough for the bulk ceilings and the pollers; statements may run for a while.
+  const db = await migrateScratchDatabase(
+    await createScratchDatabase(server, { purpose: "bench" }),
+    { max: 8, statementTimeoutMs: 600_000, applicationName: "bench" },
+  );
   ctx.log(`scratch database ${db.description}`);
   const rows: Row[] = [];
   let serverVersion = "unknown";
@@ -125,7 +134,7 @@ export async function runBench(args: string[]): Promise<number> {
       rows.push(...await run[section]());
     }
   } finally {
-    await db.drop();
+    await db.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const meta = {

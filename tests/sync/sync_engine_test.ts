@@ -6,7 +6,7 @@ import { requestSync } from "../../src/storage/connections.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import {
   connectionRow,
   counterValue,
