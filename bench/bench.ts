@@ -10,12 +10,12 @@
  * it is installed (Debian: apt-get install wrk), else (or with --deno-load) from a Deno load
  * generator; the report says which ran.
  */
-import { parseArgs } from "node:util";
+import { choicesFlag, integerFlag, parseFlags } from "../testkit/cli_args.ts";
+import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratch_database.ts";
 import { benchFullSync, type FullSyncSize } from "./full_sync_bench.ts";
 import { hasWrk } from "./load_generator.ts";
 import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
 import { benchScheduler } from "./scheduler_bench.ts";
-import { adminUrlFromEnv, createScratchDatabase } from "./scratch_database.ts";
 import { benchWebhookIngestion } from "./webhook_bench.ts";
 import { benchWebhookToSync } from "./webhook_to_sync_bench.ts";
 
@@ -49,60 +49,57 @@ export const QUICK_PLAN: BenchPlan = {
   reps: 3,
 };
 
+/** The default server: the machine's own PostgreSQL, as the tests use it. */
+const DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres";
+
 const SECTIONS = ["webhooks", "webhook_to_sync", "full_sync", "scheduler"] as const;
 type Section = typeof SECTIONS[number];
+
+const FLAGS = {
+  quick: { type: "boolean" },
+  json: { type: "string" },
+  reps: { type: "string" },
+  only: { type: "string" },
+  "deno-load": { type: "boolean" },
+} as const;
 
 const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
   `[--only ${SECTIONS.join(",")}] [--deno-load]`;
 
 /** Runs the benchmark with command-line arguments; resolves to the exit code. */
 export async function runBench(args: string[]): Promise<number> {
-  let options;
-  try {
-    options = parseArgs({
-      args,
-      options: {
-        quick: { type: "boolean" },
-        json: { type: "string" },
-        reps: { type: "string" },
-        only: { type: "string" },
-        "deno-load": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (options.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN) };
-  if (options.reps !== undefined) {
-    const reps = Number(options.reps);
-    if (!Number.isInteger(reps) || reps < 1) {
-      console.error(`bench: --reps must be a positive integer: current value is ${options.reps}`);
-      return 2;
-    }
-    plan.reps = reps;
-  }
-  const only = options.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SECTIONS];
-  const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-  if (unknown.length > 0) {
-    console.error(`bench: unknown section ${unknown.join(", ")}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseFlags(
+    args,
+    { name: "bench", usage: USAGE, flags: FLAGS },
+    (values) => {
+      const quick = values.quick === true;
+      const base = quick ? QUICK_PLAN : FULL_PLAN;
+      return {
+        quick,
+        json: values.json,
+        denoLoad: values["deno-load"] === true,
+        plan: { ...base, reps: integerFlag(values.reps, "reps", { fallback: base.reps }) },
+        only: choicesFlag(values.only, "only", SECTIONS),
+      };
+    },
+  );
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { quick, json, denoLoad, plan, only } = parsed.options;
   const started = performance.now();
   const ctx: BenchContext = {
     reps: plan.reps,
-    quick: Boolean(options.quick),
-    denoLoad: Boolean(options["deno-load"]),
+    quick,
+    denoLoad,
     log: (message) =>
       console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`),
   };
-  const db = await createScratchDatabase(adminUrlFromEnv(Deno.env.toObject()));
+  const server = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
+    DEFAULT_SERVER;
+  // Large enough for the bulk ceilings and the pollers; statements may run for a while.
+  const db = await migrateScratchDatabase(
+    await createScratchDatabase(server, { purpose: "bench" }),
+    { max: 8, statementTimeoutMs: 600_000, applicationName: "bench" },
+  );
   ctx.log(`scratch database ${db.description}`);
   const rows: Row[] = [];
   let serverVersion = "unknown";
@@ -125,12 +122,12 @@ export async function runBench(args: string[]): Promise<number> {
       rows.push(...await run[section]());
     }
   } finally {
-    await db.drop();
+    await db.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const meta = {
     generatedAt: new Date().toISOString(),
-    mode: options.quick ? "quick" : "full",
+    mode: quick ? "quick" : "full",
     reps: plan.reps,
     durationSeconds: Math.round(seconds),
     machine: {
@@ -139,7 +136,7 @@ export async function runBench(args: string[]): Promise<number> {
       os: `${Deno.build.os} ${Deno.osRelease()}`,
       deno: Deno.version.deno,
       postgres: serverVersion,
-      loadGenerator: !options["deno-load"] && (await hasWrk()) ? "wrk" : "deno",
+      loadGenerator: !denoLoad && (await hasWrk()) ? "wrk" : "deno",
     },
     plan,
   };
@@ -149,9 +146,9 @@ export async function runBench(args: string[]): Promise<number> {
       `${Math.round(seconds)} s; ratio: share of the ceiling for throughput, multiple of it ` +
       `for time and latency.`,
   );
-  if (options.json) {
-    await Deno.writeTextFile(options.json, JSON.stringify(reportDocument(meta, rows), null, 2));
-    ctx.log(`wrote ${options.json}`);
+  if (json) {
+    await Deno.writeTextFile(json, JSON.stringify(reportDocument(meta, rows), null, 2));
+    ctx.log(`wrote ${json}`);
   }
   return 0;
 }

@@ -4,7 +4,6 @@ import { type Daemon, startDaemon } from "../testkit/daemon.ts";
 
 /** A running daemon plus memory readings from `/proc/<pid>/status`. */
 export type BenchDaemon = Daemon & {
-  pid: number;
   /** Peak resident set (VmHWM) since start or the last `resetPeakRss`, in bytes; null off Linux. */
   peakRssBytes(): number | null;
   /** Starts a new peak window (writes 5 to clear_refs); false where the kernel refuses. */
@@ -20,24 +19,10 @@ export async function startBenchDaemon(env: Record<string, string>): Promise<Ben
   const blank = Object.fromEntries(
     CONFIG_VARIABLES.filter((name) => name !== "PORT" && name !== "HOST").map((name) => [name, ""]),
   );
-  const daemon = await startDaemon({ ...blank, ...env });
+  const daemon = await startDaemon({ ...blank, ...env }, { readiness: "readyz" });
   const pid = daemon.process.pid;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ready = await fetch(`${daemon.url}/readyz`).then(async (response) => {
-      await response.body?.cancel();
-      return response.status === 200;
-    }, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await daemon.stop("SIGKILL");
-      throw new Error(`Daemon on port ${daemon.port} was not ready within 30 s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
   return {
     ...daemon,
-    pid,
     peakRssBytes: () => readStatusKb(pid, "VmHWM"),
     resetPeakRss() {
       try {

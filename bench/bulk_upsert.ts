@@ -19,6 +19,21 @@ export type PreparedRow = Omit<MirroredEvent, "raw"> & { raw: string };
 const BATCH: Record<BulkMethod, number> = { multi_row: 1_000, unnest: 2_500, copy: 10_000 };
 const COLUMNS = 9;
 
+// A row's COLUMNS values, in the order the multi-row insert and COPY both write them.
+function columnValues(row: PreparedRow): (string | null)[] {
+  return [
+    row.externalEventId,
+    row.etag,
+    row.status,
+    row.title,
+    row.startsAt,
+    row.endsAt,
+    String(row.allDay),
+    row.providerUpdatedAt,
+    row.raw,
+  ];
+}
+
 /** Builds `count` rows whose raw JSON is about `bytesEach` bytes, shaped like Google events. */
 export function prepareRows(count: number, bytesEach = 1_024): PreparedRow[] {
   const rows: PreparedRow[] = [];
@@ -94,17 +109,7 @@ async function multiRow(tx: Tx, connectionId: string, batch: readonly PreparedRo
         `$${n + 5}::text::timestamptz, $${n + 6}::text::timestamptz, $${n + 7}::text::boolean, ` +
         `$${n + 8}::text::timestamptz, $${n + 9}::text::jsonb, 1, now())`,
     );
-    params.push(
-      row.externalEventId,
-      row.etag,
-      row.status,
-      row.title,
-      row.startsAt,
-      row.endsAt,
-      String(row.allDay),
-      row.providerUpdatedAt,
-      row.raw,
-    );
+    params.push(...columnValues(row));
   }
   if (params.length - 1 !== batch.length * COLUMNS) throw new Error("Parameter count mismatch");
   const result = await tx.unsafe(
@@ -159,17 +164,7 @@ async function copyThenMerge(tx: Tx, connectionId: string, batch: readonly Prepa
       provider_updated_at, raw) from stdin`.writable();
   let chunk = "";
   for (const row of batch) {
-    chunk += [
-      row.externalEventId,
-      row.etag,
-      row.status,
-      row.title,
-      row.startsAt,
-      row.endsAt,
-      String(row.allDay),
-      row.providerUpdatedAt,
-      row.raw,
-    ].map(copyField).join("\t") + "\n";
+    chunk += columnValues(row).map(copyField).join("\t") + "\n";
     // Writing ~256 KB at a time keeps memory flat and honours the stream's backpressure.
     if (chunk.length >= 262_144) {
       if (!stream.write(chunk)) await once(stream, "drain");

@@ -15,7 +15,7 @@ import {
   seedIdleConnections,
 } from "./fixtures.ts";
 import { hasWrk, type LoadChannel, type LoadResult, runLoad } from "./load_generator.ts";
-import { findPgbench, runPgbench, webhookWriteScript } from "./pgbench.ts";
+import { findPgbench, runPgbench, webhookWriteScript, type WebhookWriteShape } from "./pgbench.ts";
 import type { BenchContext, Row } from "./report.ts";
 import { summarize } from "./stats.ts";
 
@@ -81,11 +81,23 @@ export async function benchWebhookIngestion(
     tool = result.tool;
     return result;
   };
+  // The two ceilings: pgbench running the same writes as one CTE, or as four statements.
+  const pgbenchWrites = async (shape: WebhookWriteShape, into: Series) => {
+    const script = webhookWriteScript(shape, prefix, channels.length);
+    const r = await runPgbench(pgbench, {
+      url: db.url,
+      script,
+      clients: WEBHOOK_CLIENTS,
+      seconds: input.seconds,
+    });
+    failedTx += r.failed;
+    record(into, r.tps, null);
+  };
   const measure: Record<Kind, () => Promise<void>> = {
     calsync: async () => {
-      const cpu = processCpuSeconds(daemon.pid);
+      const cpu = processCpuSeconds(daemon.process.pid);
       const r = await load(`${daemon.url}/webhooks/google`, input.seconds);
-      const used = processCpuSeconds(daemon.pid);
+      const used = processCpuSeconds(daemon.process.pid);
       if (cpu !== null && used !== null) cpuPerDelivery.push(((used - cpu) / r.requests) * 1e6);
       record(series.calsync, r.requestsPerSecond, r);
     },
@@ -93,28 +105,8 @@ export async function benchWebhookIngestion(
       const r = await load(bare.url, input.seconds);
       record(series.bare, r.requestsPerSecond, r);
     },
-    cte: async () => {
-      const script = webhookWriteScript("cte", prefix, channels.length);
-      const r = await runPgbench(pgbench, {
-        url: db.url,
-        script,
-        clients: WEBHOOK_CLIENTS,
-        seconds: input.seconds,
-      });
-      failedTx += r.failed;
-      record(series.cte, r.tps, null);
-    },
-    four: async () => {
-      const script = webhookWriteScript("four_statements", prefix, channels.length);
-      const r = await runPgbench(pgbench, {
-        url: db.url,
-        script,
-        clients: WEBHOOK_CLIENTS,
-        seconds: input.seconds,
-      });
-      failedTx += r.failed;
-      record(series.four, r.tps, null);
-    },
+    cte: () => pgbenchWrites("cte", series.cte),
+    four: () => pgbenchWrites("four_statements", series.four),
   };
   try {
     // Warm-up: JIT, the channel cache, and pool connections, none of it measured.

@@ -1,5 +1,5 @@
 /** @module `deno task chaos`: the chaos soak with a convergence check (see drills/chaos/). */
-import { parseArgs } from "node:util";
+import { integerFlag, parseFlags } from "../testkit/cli_args.ts";
 import { randomSeed } from "./chaos/prng.ts";
 import { renderSummary } from "./chaos/report.ts";
 import { runChaos } from "./chaos/run_chaos.ts";
@@ -24,47 +24,30 @@ DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when it i
 Exit codes: 0 every check passed, 1 a violation or the soak could not run, 2 bad arguments.
 `;
 
-function positive(value: string | undefined, fallback: number, name: string, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`--${name} must be an integer of at least ${min}: got "${value}"`);
-  }
-  return n;
-}
+const FLAGS = {
+  duration: { type: "string" },
+  seed: { type: "string" },
+  replicas: { type: "string" },
+  connections: { type: "string" },
+  "settle-timeout": { type: "string" },
+} as const;
 
 /** Parses the arguments, runs the soak, prints the summary; resolves to the exit code. */
 export async function chaosMain(args: string[]): Promise<number> {
-  let options;
-  try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        duration: { type: "string" },
-        seed: { type: "string" },
-        replicas: { type: "string" },
-        connections: { type: "string" },
-        "settle-timeout": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const seed = values.seed === undefined ? randomSeed() : positive(values.seed, 0, "seed", 0);
-    if (seed > 0xffff_ffff) throw new Error(`--seed must be below 2^32: got "${values.seed}"`);
-    options = {
-      seed,
-      durationMs: positive(values.duration, 60, "duration") * 1000,
-      replicas: positive(values.replicas, 3, "replicas", 2),
-      connections: positive(values.connections, 32, "connections", 2),
-      settleTimeoutMs: positive(values["settle-timeout"], 45, "settle-timeout") * 1000,
-    };
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseFlags(
+    args,
+    { name: "chaos", usage: USAGE, flags: FLAGS },
+    (values) => ({
+      seed: integerFlag(values.seed, "seed", { fallback: randomSeed(), min: 0, max: 0xffff_ffff }),
+      durationMs: integerFlag(values.duration, "duration", { fallback: 60 }) * 1000,
+      replicas: integerFlag(values.replicas, "replicas", { fallback: 3, min: 2 }),
+      connections: integerFlag(values.connections, "connections", { fallback: 32, min: 2 }),
+      settleTimeoutMs: integerFlag(values["settle-timeout"], "settle-timeout", { fallback: 45 }) *
+        1000,
+    }),
+  );
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const options = parsed.options;
   // The seed first, so even a run that crashes can be replayed.
   console.log(`seed: ${options.seed}`);
   try {

@@ -1,6 +1,6 @@
 /** @module `calsync drill`: runs the automated outage drill and prints the filled-in results block. */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { choicesFlag, parseFlags, writeAll } from "../testkit/cli_args.ts";
 import type { DrillEnvironment } from "./drill/environment.ts";
 import type { ProviderKind, ScenarioName } from "./drill/evidence.ts";
 import { renderMarkdown, renderText } from "./drill/report_render.ts";
@@ -25,23 +25,12 @@ Exit codes: 0 every check passed, 1 a check failed or the drill could not run, 2
 const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook"];
 const PROVIDERS: readonly ProviderKind[] = ["google", "microsoft"];
 
-const encoder = new TextEncoder();
-const write = (stream: { writeSync(p: Uint8Array): number }, text: string) => {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
-};
-
-function pick<T extends string>(value: string | undefined, all: readonly T[], name: string): T[] {
-  if (value === undefined || value === "all") return [...all];
-  const picked = value.split(",").map((item) => item.trim()).filter(Boolean);
-  const unknown = picked.filter((item) => !(all as readonly string[]).includes(item));
-  if (picked.length === 0 || unknown.length > 0) {
-    throw new Error(`--${name} must be one or more of ${all.join(", ")}: got "${value}"`);
-  }
-  // Keep the document's order whatever order was typed.
-  return all.filter((item) => picked.includes(item));
-}
+const FLAGS = {
+  scenario: { type: "string" },
+  provider: { type: "string" },
+  out: { type: "string" },
+  keep: { type: "boolean" },
+} as const;
 
 function inspectionHelp(env: DrillEnvironment): string {
   const query = "SELECT id, provider_id, error_count, last_error, backoff_until, sync_needed " +
@@ -52,7 +41,7 @@ function inspectionHelp(env: DrillEnvironment): string {
   return [
     "",
     "--keep: the drill environment stays up until Ctrl-C.",
-    `  daemon:      ${env.daemon.url} (pid ${env.daemon.pid}); curl ${env.daemon.url}/metrics`,
+    `  daemon:      ${env.daemon.url} (pid ${env.daemon.process.pid}); curl ${env.daemon.url}/metrics`,
     `  database:    psql '${env.db.roleUrl}'`,
     `  verify:      psql '${env.db.roleUrl}' -c '${query}'`,
     `  fault proxy: 127.0.0.1:${env.proxy.port} (the daemon's DATABASE_URL)`,
@@ -81,39 +70,28 @@ function waitForInterrupt(): Promise<void> {
 
 /** Runs the drill with CLI arguments; returns the exit code. */
 export async function runDrillCli(args: string[]): Promise<number> {
-  let scenarios: ScenarioName[];
-  let providers: ProviderKind[];
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        scenario: { type: "string" },
-        provider: { type: "string" },
-        out: { type: "string" },
-        keep: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-    scenarios = pick(values.scenario, SCENARIOS, "scenario");
-    providers = pick(values.provider, PROVIDERS, "provider");
-  } catch (error) {
-    write(Deno.stderr, `calsync drill: ${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    write(Deno.stdout, USAGE);
-    return 0;
-  }
-  const keep = values.keep === true;
+  const parsed = parseFlags(
+    args,
+    { name: "calsync drill", usage: USAGE, flags: FLAGS },
+    (values) => ({
+      // In the document's order whatever order was typed.
+      scenarios: choicesFlag(values.scenario, "scenario", SCENARIOS),
+      providers: choicesFlag(values.provider, "provider", PROVIDERS),
+      out: values.out,
+      keep: values.keep === true,
+    }),
+  );
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { scenarios, providers, out, keep } = parsed.options;
   // Ctrl-C stops the drill between scenarios and still drops what it created; a second one
   // leaves at once.
   const interrupted = new AbortController();
   const onSignal = () => {
     if (interrupted.signal.aborted) Deno.exit(130);
-    write(Deno.stderr, "[drill] interrupted: finishing the current scenario, then cleaning up\n");
+    writeAll(
+      Deno.stderr,
+      "[drill] interrupted: finishing the current scenario, then cleaning up\n",
+    );
     interrupted.abort();
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -124,39 +102,39 @@ export async function runDrillCli(args: string[]): Promise<number> {
       providers,
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       keep,
-      progress: (line) => write(Deno.stderr, `[drill] ${line}\n`),
+      progress: (line) => writeAll(Deno.stderr, `[drill] ${line}\n`),
       signal: interrupted.signal,
     });
   } catch (error) {
-    write(Deno.stderr, `calsync drill: cannot run the drill: ${(error as Error).message}\n`);
+    writeAll(Deno.stderr, `calsync drill: cannot run the drill: ${(error as Error).message}\n`);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
   if (interrupted.signal.aborted) {
-    write(Deno.stderr, "[drill] interrupted: the report covers only what ran\n");
+    writeAll(Deno.stderr, "[drill] interrupted: the report covers only what ran\n");
   }
   const { report, daemonLog, environment } = run;
-  write(Deno.stdout, renderText(report));
-  if (values.out) {
-    await Deno.mkdir(values.out, { recursive: true });
-    await Deno.writeTextFile(join(values.out, "drill-report.md"), renderMarkdown(report));
+  writeAll(Deno.stdout, renderText(report));
+  if (out) {
+    await Deno.mkdir(out, { recursive: true });
+    await Deno.writeTextFile(join(out, "drill-report.md"), renderMarkdown(report));
     await Deno.writeTextFile(
-      join(values.out, "drill-report.json"),
+      join(out, "drill-report.json"),
       JSON.stringify(report, null, 2) + "\n",
     );
     // The daemon's own JSON log lines, for whoever has to explain a failed check.
     await Deno.writeTextFile(
-      join(values.out, "daemon-log.jsonl"),
+      join(out, "daemon-log.jsonl"),
       daemonLog.map((line) => JSON.stringify(line)).join("\n") + "\n",
     );
-    write(
+    writeAll(
       Deno.stderr,
-      `[drill] report written to ${values.out}/drill-report.{md,json} (daemon log: daemon-log.jsonl)\n`,
+      `[drill] report written to ${out}/drill-report.{md,json} (daemon log: daemon-log.jsonl)\n`,
     );
   }
   if (environment) {
-    write(Deno.stderr, inspectionHelp(environment));
+    writeAll(Deno.stderr, inspectionHelp(environment));
     await waitForInterrupt();
     await environment.teardown({ keep: true });
   }

@@ -1,11 +1,36 @@
-/** @module Gives each test file a fresh, empty PostgreSQL database of its own. */
+/**
+ * @module Scratch PostgreSQL databases for tests, the bench and the drills: created with a random
+ * name (optionally owned by a role of their own, optionally migrated) and dropped afterwards.
+ */
 
 import postgres from "postgres";
 import { join } from "node:path";
+import { describeDatabase, openSql, type Sql, type SqlOptions } from "../src/storage/client.ts";
 import { startEmbeddedPostgres } from "../src/storage/embedded.ts";
+import { migrate } from "../src/storage/migrate.ts";
+import { sleep } from "./wait.ts";
 
-/** A database created for one test file; `drop()` removes it. */
-export type TestDatabase = { url: string; name: string; drop(): Promise<void> };
+/** A scratch database; `drop()` removes it (and its role) and may run twice. */
+export type ScratchDatabase = {
+  /** `calsync_<purpose>[_<prefix>]_<12 hex digits>`; an own role has the same name. */
+  name: string;
+  /** The database as the server's administrator. */
+  url: string;
+  /** The database as its own login role when created with `ownRole`, else `url`. */
+  roleUrl: string;
+  host: string;
+  port: number;
+  /** `host:port/name`, safe to print. */
+  description: string;
+  drop(): Promise<void>;
+};
+
+/** A migrated scratch database with a pool on it; `close()` ends the pool and drops it. */
+export type MigratedDatabase = ScratchDatabase & {
+  sql: Sql;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+};
 
 const DEFAULT_PORT = 5432;
 const EMBEDDED_DIR_PREFIX = "calsync-test-pg-";
@@ -14,36 +39,148 @@ const EMBEDDED_DIR_PREFIX = "calsync-test-pg-";
 // each gets its own embedded server when it needs one, with its own directory and port.
 let adminUrl: Promise<string> | undefined;
 
+/** What a scratch database is for, and how it is named and owned. */
+export type ScratchOptions = {
+  /** `test`, `bench`, `drill`: the second part of the name. */
+  purpose: string;
+  /** 1-30 letters, digits or underscores after the purpose (lower-cased). */
+  prefix?: string;
+  /** A login role of the database's name, with a random password, owns it (needs CREATEROLE). */
+  ownRole?: boolean;
+};
+
 /**
  * Creates `calsync_test_<prefix>_<random>` on `TEST_DATABASE_URL` (default: the server at
  * 127.0.0.1:5432, or an embedded server when nothing answers there); no migrations applied.
  */
-export async function createTestDatabase(prefix?: string): Promise<TestDatabase> {
-  const label = prefix?.toLowerCase();
-  if (label !== undefined && !/^[a-z0-9_]{1,30}$/.test(label)) {
-    throw new Error(
-      `Cannot create test database: 'prefix' must be 1-30 letters, digits or underscores: current value is "${prefix}"`,
-    );
-  }
-  const random = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
-  const name = ["calsync_test", label, random].filter(Boolean).join("_");
+export async function createTestDatabase(prefix?: string): Promise<ScratchDatabase> {
+  // A bad prefix fails before a server is probed or started.
+  scratchLabel({ purpose: "test", prefix });
   const admin = await (adminUrl ??= chooseAdminUrl()).catch((e) => {
     adminUrl = undefined;
     throw e;
   });
-  await withAdmin(admin, `create database "${name}"`, async (sql) => {
-    await sql`create database ${sql(name)}`;
+  return await createScratchDatabase(admin, { purpose: "test", prefix });
+}
+
+/** Creates and migrates a test database of its own for one test file or test. */
+export async function createMigratedDatabase(prefix?: string): Promise<MigratedDatabase> {
+  const database = await createTestDatabase(prefix);
+  return await migrateScratchDatabase(database, { max: 8, statementTimeoutMs: 10_000 });
+}
+
+/** Creates a scratch database on `serverUrl`'s server, whose user needs CREATEDB. */
+export async function createScratchDatabase(
+  serverUrl: string,
+  options: ScratchOptions,
+): Promise<ScratchDatabase> {
+  const random = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+  const name = `${scratchLabel(options)}_${random}`;
+  const password = crypto.randomUUID().replaceAll("-", "");
+  await withAdmin(serverUrl, `create database "${name}"`, async (sql) => {
+    if (!options.ownRole) return void await sql`create database ${sql(name)}`;
+    // A password cannot be a parameter; name and password hold only [a-z0-9_] here.
+    await sql.unsafe(`create role "${name}" login password '${password}'`);
+    await sql.unsafe(`create database "${name}" owner "${name}"`);
   });
-  const url = new URL(admin);
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  const role = new URL(url);
+  if (options.ownRole) {
+    role.username = name;
+    role.password = password;
+  }
+  let dropped: Promise<void> | undefined;
   return {
-    url: url.href,
     name,
+    url: url.href,
+    roleUrl: role.href,
+    host: url.hostname || "127.0.0.1",
+    port: Number(url.port || DEFAULT_PORT),
+    description: describeDatabase(url.href),
     drop: () =>
-      withAdmin(admin, `drop database "${name}"`, async (sql) => {
-        await sql`drop database if exists ${sql(name)} with (force)`;
+      dropped ??= dropDatabase(serverUrl, name, options.ownRole === true).catch((e) => {
+        dropped = undefined;
+        throw e;
       }),
   };
+}
+
+/** Migrates `database` through a new pool with `pool`'s options; drops it if that fails. */
+export async function migrateScratchDatabase(
+  database: ScratchDatabase,
+  pool: SqlOptions,
+): Promise<MigratedDatabase> {
+  const sql = openSql(database.url, pool);
+  try {
+    await migrate(sql);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    await database.drop();
+    throw error;
+  }
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    closed ??= (async () => {
+      await sql.end({ timeout: 2 });
+      await database.drop();
+    })();
+  return { ...database, sql, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * Starts an embedded PostgreSQL server with its data in a new temporary directory named
+ * `<dirPrefix><random>`; `stop()` stops it and removes the directory.
+ */
+export async function startEmbeddedServer(
+  dirPrefix: string,
+): Promise<{ url: string; port: number; dir: string; stop(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: dirPrefix });
+  // makeTempDir creates it 0700; as root the server runs as "postgres", which must enter it.
+  await Deno.chmod(dir, 0o755);
+  const server = await startEmbeddedPostgres({ dataDir: join(dir, "data") });
+  return {
+    url: server.url,
+    port: server.port,
+    dir,
+    async stop() {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+// `calsync_<purpose>[_<prefix>]`, after checking both parts are safe in an identifier.
+function scratchLabel(options: ScratchOptions): string {
+  if (!/^[a-z]{1,10}$/.test(options.purpose)) {
+    throw new Error(
+      `Cannot create scratch database: 'purpose' must be 1-10 lower-case letters: current value is "${options.purpose}"`,
+    );
+  }
+  const label = options.prefix?.toLowerCase();
+  if (label !== undefined && !/^[a-z0-9_]{1,30}$/.test(label)) {
+    throw new Error(
+      `Cannot create ${options.purpose} database: 'prefix' must be 1-30 letters, digits or underscores: current value is "${options.prefix}"`,
+    );
+  }
+  return ["calsync", options.purpose, label].filter(Boolean).join("_");
+}
+
+async function dropDatabase(serverUrl: string, name: string, ownRole: boolean): Promise<void> {
+  // A daemon may only just have exited; a forced drop does not wait for its backends, but the
+  // role's last sessions can still be ending, hence a few attempts.
+  for (let attempt = 1;; attempt++) {
+    try {
+      await withAdmin(serverUrl, `drop database "${name}"`, async (sql) => {
+        await sql`drop database if exists ${sql(name)} with (force)`;
+        if (ownRole) await sql`drop role if exists ${sql(name)}`;
+      });
+      return;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await sleep(500);
+    }
+  }
 }
 
 async function withAdmin(
@@ -86,12 +223,8 @@ async function answers(port: number): Promise<boolean> {
 
 async function startFileServer(probedPort: number): Promise<string> {
   await reapOrphanedServers();
-  const dir = await Deno.makeTempDir({ prefix: `${EMBEDDED_DIR_PREFIX}${Deno.pid}-` });
-  // makeTempDir creates it 0700; as root the server runs as "postgres", which must enter it.
-  await Deno.chmod(dir, 0o755);
-  const dataDir = join(dir, "data");
   const started = performance.now();
-  const server = await startEmbeddedPostgres({ dataDir });
+  const server = await startEmbeddedServer(`${EMBEDDED_DIR_PREFIX}${Deno.pid}-`);
   console.error(
     `test_database: nothing answers at 127.0.0.1:${probedPort} and TEST_DATABASE_URL is unset, ` +
       `so this test file uses an embedded PostgreSQL server on port ${server.port} ` +
@@ -99,7 +232,7 @@ async function startFileServer(probedPort: number): Promise<string> {
   );
   // No test owns this server, so it lives until the file's runtime unloads; unload handlers
   // must be synchronous, hence a fast-shutdown signal and a short synchronous wait.
-  globalThis.addEventListener("unload", () => stopSync(dir));
+  globalThis.addEventListener("unload", () => stopSync(server.dir));
   return server.url;
 }
 

@@ -1,7 +1,7 @@
 /** @module Gathers the soak's evidence at the end: processes, metrics, logs, audit and deliveries. */
 import type { LogLine } from "../drill/evidence.ts";
 import { type Sample, scrapeMetrics, sumSamples } from "../drill/prometheus.ts";
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import { type AuditTrail, measureClockOffset, readAudit } from "./audit.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 import type { ClockOffset, ProcessEvidence } from "./evidence.ts";
@@ -40,7 +40,7 @@ export async function collectProcesses(env: ChaosEnvironment): Promise<ProcessEv
       : await finalScrape(p.daemon.url, () => p.daemon.logs);
     evidence.push({
       replica: p.replica,
-      pid: p.daemon.pid,
+      pid: p.daemon.process.pid,
       killedAt: p.killedAt,
       alive: !killed && p.daemon.alive(),
       health: killed ? null : await p.daemon.health(),

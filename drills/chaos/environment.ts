@@ -9,7 +9,7 @@ import { type DrillDatabase, openDrillDatabase } from "../drill/database.ts";
 import { DAEMON_SETTINGS } from "../drill/environment.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
 import { hasActiveChannel } from "../drill/snapshot.ts";
-import { waitFor } from "../drill/wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 import { startWebhookGate, type WebhookGate } from "../drill/webhook_gate.ts";
 import { installAudit } from "./audit.ts";
 import { type Balancer, startBalancer } from "./balancer.ts";
@@ -79,7 +79,9 @@ export async function setUpChaos(options: EnvironmentOptions): Promise<ChaosEnvi
     const started = replicas;
     stack.push(() => started.close());
     options.log(
-      `replicas ${started.slots.map((s) => `${s.name}=pid ${s.current.daemon.pid}`).join(", ")}`,
+      `replicas ${
+        started.slots.map((s) => `${s.name}=pid ${s.current.daemon.process.pid}`).join(", ")
+      }`,
     );
 
     const connections: ChaosConnection[] = [];

@@ -5,7 +5,7 @@
  */
 import type { Fault } from "../../testkit/fake_faults.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 import type { Prng } from "./prng.ts";
 
@@ -173,7 +173,7 @@ export async function runInjector(
 
   async function killAndRestart(): Promise<void> {
     const slot = prng.pick(liveSlots());
-    const pid = slot.current.daemon.pid;
+    const pid = slot.current.daemon.process.pid;
     await env.replicas.kill(slot);
     record("replica_kill", `${slot.name} pid ${pid}`);
     await sleep(prng.int(1_000, 2_500));
@@ -181,7 +181,7 @@ export async function runInjector(
     timeline.push({
       at: Date.now() - started,
       kind: "replica_kill",
-      detail: `${slot.name} restarted as pid ${process.daemon.pid}`,
+      detail: `${slot.name} restarted as pid ${process.daemon.process.pid}`,
     });
   }
 

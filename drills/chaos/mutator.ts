@@ -1,5 +1,5 @@
 /** @module Keeps the providers' calendars changing: creates, updates, deletes, recurring series. */
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import type { ChaosConnection } from "./environment.ts";
 import type { Prng } from "./prng.ts";
 import type { ChaosProvider } from "./providers.ts";

@@ -6,6 +6,7 @@ import type { Fault, SetFaultOptions } from "../../testkit/fake_faults.ts";
 import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
 import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
+import { googleTuples, microsoftTuples } from "../drill/providers.ts";
 
 /** Push deliveries as a fake saw them: attempts, acknowledged messages, duplicates it sent. */
 export type DeliveryFigures = { attempts: number; acknowledged: number; duplicatesSent: number };
@@ -44,10 +45,6 @@ export type ChaosProvider = {
 // is retried for ~25 s, so it lands within the soak's settle phase.
 const RETRY = { baseMs: 100, attempts: 9, timeoutMs: 3_000 };
 const DAY = 86_400_000;
-
-function tuples(events: { id: string; title: string; etag: string }[]): string[] {
-  return events.map((e) => `${e.id}|${e.title}|${e.etag}`).sort();
-}
 
 /** Start of the day `days` from today at 09:00 UTC, inside the daemon's sync window. */
 function nineAm(days: number): Date {
@@ -107,14 +104,7 @@ function googleChaosProvider(fake: FakeGoogle): ChaosProvider {
     editInstance: (calendar, id, title) => void fake.putEvent(calendar, { id, summary: title }),
     cancelInstance: (calendar, id) => void fake.putEvent(calendar, { id, status: "cancelled" }),
     liveIds: (calendar) => fake.liveEvents(calendar).map((e) => e.id),
-    liveTuples: (calendar) =>
-      tuples(
-        fake.liveEvents(calendar).map((e) => ({
-          id: e.id,
-          title: e.summary ?? "",
-          etag: e.etag,
-        })),
-      ),
+    liveTuples: (calendar) => googleTuples(fake, calendar),
     invalidateSyncTokens: (calendar) => fake.invalidateSyncTokens(calendar),
     hasChannel: (calendar) =>
       fake.channels().some((c) =>
@@ -178,14 +168,7 @@ function microsoftChaosProvider(fake: FakeMicrosoft): ChaosProvider {
       void fake.putEvent(calendar, { id, subject: title, type: "exception" }),
     cancelInstance: (calendar, id) => void fake.deleteEvent(calendar, id),
     liveIds: (calendar) => fake.liveEvents(calendar).map((e) => e.id),
-    liveTuples: (calendar) =>
-      tuples(
-        fake.liveEvents(calendar).map((e) => ({
-          id: e.id,
-          title: e.subject ?? "",
-          etag: e["@odata.etag"],
-        })),
-      ),
+    liveTuples: (calendar) => microsoftTuples(fake, calendar),
     invalidateSyncTokens: (calendar) => fake.invalidateSyncTokens(calendar),
     hasChannel: (calendar) =>
       fake.subscriptions().some((s) =>

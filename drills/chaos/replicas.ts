@@ -3,13 +3,14 @@
  * behind its own fault proxy, that can be SIGKILLed and restarted.
  */
 import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
-import { type DrillDaemon, startDrillDaemon } from "../drill/daemon.ts";
+import { type Daemon, startDaemon } from "../../testkit/daemon.ts";
+import { DRILL_DAEMON } from "../drill/environment.ts";
 
 /** One process of a replica; a restart starts a new process in the same slot. */
 export type ChaosProcess = {
   /** Slot name, `r1`, `r2`, ... */
   replica: string;
-  daemon: DrillDaemon;
+  daemon: Daemon;
   startedAt: number;
   /** When the soak SIGKILLed it (ms since epoch), or null. */
   killedAt: number | null;
@@ -34,20 +35,15 @@ export type Replicas = {
   close(): Promise<void>;
 };
 
-const START_TIMEOUT_MS = 30_000;
-
 async function startProcess(
   name: string,
   env: Record<string, string>,
 ): Promise<ChaosProcess> {
-  const daemon = await startDrillDaemon(env);
-  const ready = await daemon.waitForLog(
-    (line) => line.message === "Scheduler started" || line.level === "fatal",
-    { timeoutMs: START_TIMEOUT_MS },
-  );
-  if (ready === null || ready.level === "fatal") {
-    await daemon.stop();
-    throw new Error(`Cannot start replica ${name}: ${JSON.stringify(ready)}`);
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(env, { ...DRILL_DAEMON, readiness: "scheduler" });
+  } catch (error) {
+    throw new Error(`Cannot start replica ${name}: ${(error as Error).message}`, { cause: error });
   }
   return { replica: name, daemon, startedAt: Date.now(), killedAt: null };
 }
@@ -79,12 +75,8 @@ export async function startReplicas(
         .map((s) => s.current.daemon.url),
     async kill(slot) {
       slot.current.killedAt = Date.now();
-      try {
-        Deno.kill(slot.current.daemon.pid, "SIGKILL");
-      } catch {
-        // Already gone; the check for unexpected exits reports that.
-      }
-      await slot.current.daemon.stop();
+      // A process already gone is for the check of unexpected exits to report.
+      await slot.current.daemon.stop("SIGKILL");
     },
     async restart(slot) {
       const process = await startProcess(slot.name, envOf(slot.proxy));
@@ -96,7 +88,7 @@ export async function startReplicas(
       const live = slots.filter((s) => s.current.killedAt === null);
       return await Promise.all(live.map(async (s) => ({
         replica: s.name,
-        pid: s.current.daemon.pid,
+        pid: s.current.daemon.process.pid,
         code: (await s.current.daemon.stop()).code,
       })));
     },

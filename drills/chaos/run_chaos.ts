@@ -1,5 +1,5 @@
 /** @module Runs one chaos soak end to end: set up, change and fault, settle, collect, check. */
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import { measureClockOffset } from "./audit.ts";
 import { runChecks } from "./checks.ts";
 import { acknowledgedGoogleKeys, collectAudit, collectProcesses } from "./collect.ts";
@@ -104,7 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         googleDuplicatesSent: deliveries.reduce((n, d) => n + d.duplicatesSent, 0),
         keys: audit.keys.length,
       },
-      stray: env.replicas.processes.reduce((n, p) => n + p.daemon.stray.length, 0),
+      stray: env.replicas.processes.reduce((n, p) => n + p.daemon.strayLines.length, 0),
       convergedMs: settled.convergedMs,
       settleTimeoutMs: options.settleTimeoutMs,
     };

@@ -1,7 +1,7 @@
 /** @module After the faults: request a sync of everything and wait until calsync is idle and equal. */
 import { requestSync } from "../../src/storage/connections.ts";
 import { mirrorTuples } from "../drill/snapshot.ts";
-import { sleep } from "../drill/wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 import type { MirrorEvidence } from "./evidence.ts";
 

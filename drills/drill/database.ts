@@ -1,19 +1,17 @@
 /** @module The drill's scratch database and role, on `DATABASE_URL`'s server or an embedded one. */
 import postgres from "postgres";
-import { join } from "node:path";
 import { openSql, type Sql } from "../../src/storage/client.ts";
-import { sleep, waitFor } from "./wait.ts";
+import {
+  createScratchDatabase,
+  type ScratchDatabase,
+  startEmbeddedServer,
+} from "../../testkit/scratch_database.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 /** A scratch database owned by a scratch login role, which the daemon under test uses. */
-export type DrillDatabase = {
-  /** Database and role name, `calsync_drill_<random>`. */
-  name: string;
+export type DrillDatabase = Pick<ScratchDatabase, "name" | "roleUrl" | "host" | "port"> & {
   /** A pool as the administrator on the scratch database, straight to the server. */
   adminSql: Sql;
-  /** The URL of the scratch database as the scratch role, straight to the server. */
-  roleUrl: string;
-  host: string;
-  port: number;
   /** `host:port/name (embedded)` for messages; never a password. */
   description: string;
   embeddedDir: string | null;
@@ -30,49 +28,17 @@ export type DrillDatabase = {
 // The slots the role may hold while exhausted; small, so the hold is quick to build.
 const SLOT_LIMIT = 3;
 
-function randomName(): string {
-  return `calsync_drill_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-}
-
-async function withServer(url: string, work: (sql: postgres.Sql) => Promise<void>) {
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
-  try {
-    await work(sql);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
-
-async function startEmbedded(): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
-  const { startEmbeddedPostgres } = await import("../../src/storage/embedded.ts");
-  const dir = await Deno.makeTempDir({ prefix: "calsync-drill-pg-" });
-  // As root the server runs as "postgres", which must be able to enter the directory.
-  await Deno.chmod(dir, 0o755);
-  const server = await startEmbeddedPostgres({ dataDir: join(dir, "data") });
-  return {
-    url: server.url,
-    dir,
-    async stop() {
-      await server.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
 /**
  * Creates the scratch role and database on `adminUrl`'s server, or on an embedded server when
  * `adminUrl` is undefined. The administrator needs CREATEROLE and CREATEDB.
  */
 export async function openDrillDatabase(adminUrl: string | undefined): Promise<DrillDatabase> {
-  const embedded = adminUrl === undefined ? await startEmbedded() : null;
-  const serverUrl = embedded?.url ?? adminUrl!;
-  const name = randomName();
-  const password = crypto.randomUUID().replaceAll("-", "");
+  const embedded = adminUrl === undefined ? await startEmbeddedServer("calsync-drill-pg-") : null;
+  let scratch: ScratchDatabase;
   try {
-    await withServer(serverUrl, async (sql) => {
-      // Identifiers cannot be parameters; both are generated here from hex digits only.
-      await sql.unsafe(`create role "${name}" login password '${password}'`);
-      await sql.unsafe(`create database "${name}" owner "${name}"`);
+    scratch = await createScratchDatabase(embedded?.url ?? adminUrl!, {
+      purpose: "drill",
+      ownRole: true,
     });
   } catch (error) {
     await embedded?.stop();
@@ -81,14 +47,8 @@ export async function openDrillDatabase(adminUrl: string | undefined): Promise<D
       { cause: error },
     );
   }
-  const admin = new URL(serverUrl);
-  admin.pathname = `/${name}`;
-  const role = new URL(admin);
-  role.username = name;
-  role.password = password;
-  const adminSql = openSql(admin.href, { max: 4, applicationName: "calsync-drill" });
-  const host = admin.hostname || "127.0.0.1";
-  const port = Number(admin.port || 5432);
+  const { name, roleUrl, host, port } = scratch;
+  const adminSql = openSql(scratch.url, { max: 4, applicationName: "calsync-drill" });
 
   async function roleBackends(): Promise<number> {
     const [row] = await adminSql<{ n: number }[]>`
@@ -99,10 +59,10 @@ export async function openDrillDatabase(adminUrl: string | undefined): Promise<D
   return {
     name,
     adminSql,
-    roleUrl: role.href,
+    roleUrl,
     host,
     port,
-    description: `${host}:${port}/${name}${embedded ? " (embedded)" : ""}`,
+    description: `${scratch.description}${embedded ? " (embedded)" : ""}`,
     embeddedDir: embedded?.dir ?? null,
     async holdAllSlots() {
       // Backends of connections the proxy just reset take a moment to exit.
@@ -117,7 +77,7 @@ export async function openDrillDatabase(adminUrl: string | undefined): Promise<D
       const hogs: postgres.Sql[] = [];
       // Open until refused: the server, not this count, says when every slot is taken.
       for (let i = 0; i < SLOT_LIMIT + 8; i++) {
-        const hog = postgres(role.href, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+        const hog = postgres(roleUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
         try {
           await hog`select 1`;
           hogs.push(hog);
@@ -137,19 +97,7 @@ export async function openDrillDatabase(adminUrl: string | undefined): Promise<D
     async close({ keep }) {
       await adminSql.end({ timeout: 2 });
       if (keep) return;
-      // The daemon may only just have exited; a forced drop does not wait for its backends.
-      for (let attempt = 1;; attempt++) {
-        try {
-          await withServer(serverUrl, async (sql) => {
-            await sql.unsafe(`drop database if exists "${name}" with (force)`);
-            await sql.unsafe(`drop role if exists "${name}"`);
-          });
-          break;
-        } catch (error) {
-          if (attempt >= 3) throw error;
-          await sleep(500);
-        }
-      }
+      await scratch.drop();
       await embedded?.stop();
     },
   };

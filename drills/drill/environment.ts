@@ -4,13 +4,19 @@
  */
 import { insertConnection } from "../../src/storage/connections.ts";
 import { insertProvider } from "../../src/storage/calendar_providers.ts";
+import {
+  type Daemon,
+  type DaemonOptions,
+  type LaunchOptions,
+  startDaemon,
+  waitForScheduler,
+} from "../../testkit/daemon.ts";
 import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
-import { type DrillDaemon, startDrillDaemon } from "./daemon.ts";
 import { type DrillDatabase, openDrillDatabase } from "./database.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import { type DrillProvider, startDrillProvider } from "./providers.ts";
 import { hasActiveChannel } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 import { startWebhookGate, type WebhookGate } from "./webhook_gate.ts";
 
 /** The connection a scenario works on, for one provider. */
@@ -38,12 +44,27 @@ export const DAEMON_SETTINGS = {
   LOG_LEVEL: "info",
 } as const;
 
+/**
+ * How the drill runs calsync: with exactly the environment it gives (an operator's own calsync
+ * or PG* settings must not change the daemon under test), as the calsync that is running (the
+ * compiled binary drills itself).
+ */
+export const DRILL_LAUNCH: LaunchOptions = { clearEnv: true, program: "self" };
+
+/** The drill's daemon: started as DRILL_LAUNCH; SIGKILLed if it outlives its shutdown deadline. */
+export const DRILL_DAEMON: DaemonOptions = {
+  ...DRILL_LAUNCH,
+  listenTimeoutMs: 30_000,
+  // Its own shutdown deadline is a few seconds; a daemon that outlives it is killed.
+  killAfterMs: 15_000,
+};
+
 /** Everything one drill run uses; `teardown` stops it all. */
 export type DrillEnvironment = {
   db: DrillDatabase;
   proxy: FaultProxy;
   gate: WebhookGate;
-  daemon: DrillDaemon;
+  daemon: Daemon;
   providers: ReadonlyMap<ProviderKind, DrillProvider>;
   connections: readonly DrillConnection[];
   connection(scenario: ScenarioName, kind: ProviderKind): DrillConnection;
@@ -58,7 +79,7 @@ export type DrillEnvironment = {
 const SEED_EVENTS = 3;
 
 async function webhookAvailability(
-  daemon: DrillDaemon,
+  daemon: Daemon,
   db: DrillDatabase,
   connections: readonly DrillConnection[],
   providers: ReadonlyMap<ProviderKind, DrillProvider>,
@@ -116,18 +137,13 @@ export async function setUpEnvironment(options: {
       CALSYNC_DATA_DIR: dataDir,
       ...Object.assign({}, ...[...providers.values()].map((p) => p.env)),
     };
-    const daemon = await startDrillDaemon(daemonEnv);
+    const daemon = await startDaemon(daemonEnv, DRILL_DAEMON);
     stack.push(async () => {
       await daemon.stop();
     });
+    // The gate forwards to the daemon before its scheduler creates the push channels.
     gate.setTarget(daemon.url);
-    const migrated = await daemon.waitForLog(
-      (line) => line.message === "Scheduler started" || line.level === "fatal",
-      { timeoutMs: 30_000 },
-    );
-    if (migrated === null || migrated.level === "fatal") {
-      throw new Error(`The daemon did not start its scheduler: ${JSON.stringify(migrated)}`);
-    }
+    await waitForScheduler(daemon, 30_000);
 
     const connections: DrillConnection[] = [];
     for (const scenario of options.scenarios) {

@@ -33,8 +33,27 @@ export type DrillProvider = {
 // a delivery that failed during an outage is still being retried.
 const RETRY = { baseMs: 100, attempts: 9, timeoutMs: 3_000 };
 
+// `id|title|etag` of live events, sorted: the form mirrorTuples() reads the mirror in.
 function tuples(events: { id: string; title: string; etag: string }[]): string[] {
   return events.map((e) => `${e.id}|${e.title}|${e.etag}`).sort();
+}
+
+/** `id|title|etag` of a fake Google calendar's live events, as mirrorTuples() reads mirrors. */
+export function googleTuples(fake: FakeGoogle, calendar: string): string[] {
+  return tuples(
+    fake.liveEvents(calendar).map((e) => ({ id: e.id, title: e.summary ?? "", etag: e.etag })),
+  );
+}
+
+/** `id|title|etag` of a fake Microsoft calendar's live events, as mirrorTuples() reads mirrors. */
+export function microsoftTuples(fake: FakeMicrosoft, calendar: string): string[] {
+  return tuples(
+    fake.liveEvents(calendar).map((e) => ({
+      id: e.id,
+      title: e.subject ?? "",
+      etag: e["@odata.etag"],
+    })),
+  );
 }
 
 function decoded(text: string): string {
@@ -55,14 +74,7 @@ function googleProvider(fake: FakeGoogle): DrillProvider {
     setFault: (fault, options) => fake.setFault(fault, options),
     addRefreshToken: (token) => fake.addRefreshToken(token),
     putEvent: (calendar, title) => void fake.putEvent(calendar, { summary: title }),
-    liveTuples: (calendar) =>
-      tuples(
-        fake.liveEvents(calendar).map((e) => ({
-          id: e.id,
-          title: e.summary ?? "",
-          etag: e.etag,
-        })),
-      ),
+    liveTuples: (calendar) => googleTuples(fake, calendar),
     apiRequestTimes(calendar, since = 0) {
       return fake.requests.slice(since).filter((r) => {
         const match = r.path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events$/);
@@ -106,14 +118,7 @@ function microsoftProvider(fake: FakeMicrosoft): DrillProvider {
     setFault: (fault, options) => fake.setFault(fault, options),
     addRefreshToken: (token) => fake.addRefreshToken(token),
     putEvent: (calendar, title) => void fake.putEvent(calendar, { subject: title }),
-    liveTuples: (calendar) =>
-      tuples(
-        fake.liveEvents(calendar).map((e) => ({
-          id: e.id,
-          title: e.subject ?? "",
-          etag: e["@odata.etag"],
-        })),
-      ),
+    liveTuples: (calendar) => microsoftTuples(fake, calendar),
     apiRequestTimes(calendar, since = 0) {
       return fake.requests.slice(since).filter((r) => {
         const match = r.path.match(/\/calendars\/([^/]+)\/calendarview\/delta$/i);

@@ -61,7 +61,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRun> {
     scenarios: options.scenarios,
   });
   progress(
-    `daemon ${env.daemon.url} (pid ${env.daemon.pid}) on ${env.db.description}; webhooks ` +
+    `daemon ${env.daemon.url} (pid ${env.daemon.process.pid}) on ${env.db.description}; webhooks ` +
       (env.webhooks.available ? "available" : `unavailable: ${env.webhooks.note}`),
   );
   const results: ScenarioResult[] = [];
@@ -103,7 +103,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillRun> {
     if (!options.keep) await env.teardown({ keep: false });
   }
   const merged = mergeResults(results);
-  const stray = env.daemon.stray.filter((line) => line.trim() !== "");
+  const stray = env.daemon.strayLines;
   if (stray.length > 0) {
     merged.notes.push(`the daemon wrote ${stray.length} non-JSON output lines, e.g. ${stray[0]}`);
   }

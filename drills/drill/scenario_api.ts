@@ -29,7 +29,7 @@ import {
   waitIdle,
 } from "./scenario_support.ts";
 import { databaseNow, readConnection, snapshotEvents } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 type Variant = {
   name: string;

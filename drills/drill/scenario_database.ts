@@ -30,7 +30,7 @@ import {
 } from "./scenario_support.ts";
 import { runMidWrite } from "./scenario_mid_write.ts";
 import { readConnection, snapshotEvents } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 /** Puts the fault in place; resolves to the function that removes it. */
 type Injector = (env: DrillEnvironment) => Promise<{ restore(): Promise<void>; note: string }>;

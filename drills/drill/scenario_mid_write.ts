@@ -20,7 +20,7 @@ import type { DatabaseOutageEvidence, ProviderKind } from "./evidence.ts";
 import { createRecorder, emptyResult, type ScenarioResult } from "./records.ts";
 import { collectRecovery, failureCount, selector, waitIdle } from "./scenario_support.ts";
 import { sampleState, type StateSample } from "./snapshot.ts";
-import { sleep } from "./wait.ts";
+import { sleep } from "../../testkit/wait.ts";
 
 const MARKER_EVENTS = 3;
 

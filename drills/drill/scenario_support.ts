@@ -1,10 +1,10 @@
 /** @module Steps every scenario takes: metric scrapes, waits for syncs, recovery evidence. */
-import { runCalsync } from "./daemon.ts";
-import type { DrillConnection, DrillEnvironment } from "./environment.ts";
+import { runCli } from "../../testkit/daemon.ts";
+import { DRILL_LAUNCH, type DrillConnection, type DrillEnvironment } from "./environment.ts";
 import type { CommandResult, LogLine, RecoveryEvidence } from "./evidence.ts";
 import { scrapeMetrics, sumSamples } from "./prometheus.ts";
 import { mirrorTuples, readConnection } from "./snapshot.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../../testkit/wait.ts";
 
 /** The failure counter of the drill document. */
 export const FAILURES_METRIC = "calendar_sync_failures_total";
@@ -48,9 +48,10 @@ export async function operatorSync(
   env: DrillEnvironment,
   c: DrillConnection,
 ): Promise<CommandResult> {
-  const { code, stderr, durationMs } = await runCalsync(
+  const { code, stderr, durationMs } = await runCli(
     ["sync", "--connection", c.connectionId],
     env.daemonEnv,
+    DRILL_LAUNCH,
   );
   return { code, stderr, durationMs };
 }

@@ -15,7 +15,7 @@ import type { DeliveryAttempt, ProviderKind, WebhookOutageEvidence } from "./evi
 import { createRecorder, emptyResult, type ScenarioResult } from "./records.ts";
 import { isSuccessLine, waitIdle } from "./scenario_support.ts";
 import { dedupeKeys } from "./snapshot.ts";
-import { sleep, waitFor } from "./wait.ts";
+import { sleep, waitFor } from "../../testkit/wait.ts";
 
 // Long enough for several scheduler polls (200 ms): a second sync would show up within it.
 const QUIET_MS = 1_000;

@@ -38,24 +38,19 @@ export async function verificationRows(sql: Sql, providerId: string): Promise<Ve
   return rows.map((row) => ({ ...row, backoff_until: row.backoff_until?.toISOString() ?? null }));
 }
 
-/** Reads a connection's state; null when the row is gone. */
-export async function readConnection(sql: Sql, id: string): Promise<ConnectionState | null> {
-  const [row] = await sql<
-    {
-      error_count: number;
-      last_error: unknown;
-      backoff_until: Date | null;
-      sync_needed: boolean;
-      last_success_at: Date | null;
-      sync_cursor: unknown;
-      status: string;
-      lease_owner: string | null;
-    }[]
-  >`
-    select error_count, last_error, backoff_until, sync_needed, last_success_at, sync_cursor,
-      status, lease_owner
-    from external_calendar_connections where id = ${id}`;
-  if (!row) return null;
+// The columns of a connection row behind ConnectionState, as postgres.js returns them.
+type ConnectionRow = {
+  error_count: number;
+  last_error: unknown;
+  backoff_until: Date | null;
+  sync_needed: boolean;
+  last_success_at: Date | null;
+  sync_cursor: unknown;
+  status: string;
+  lease_owner: string | null;
+};
+
+function toState(row: ConnectionRow): ConnectionState {
   return {
     errorCount: row.error_count,
     lastError: row.last_error,
@@ -66,6 +61,15 @@ export async function readConnection(sql: Sql, id: string): Promise<ConnectionSt
     status: row.status,
     leaseOwner: row.lease_owner,
   };
+}
+
+/** Reads a connection's state; null when the row is gone. */
+export async function readConnection(sql: Sql, id: string): Promise<ConnectionState | null> {
+  const [row] = await sql<ConnectionRow[]>`
+    select error_count, last_error, backoff_until, sync_needed, last_success_at, sync_cursor,
+      status, lease_owner
+    from external_calendar_connections where id = ${id}`;
+  return row ? toState(row) : null;
 }
 
 /** The database clock, in ms since epoch (backoff times are written with it). */
@@ -108,20 +112,7 @@ export async function sampleState(
   connectionId: string,
   marker: string,
 ): Promise<StateSample | null> {
-  const [found] = await sql<
-    {
-      error_count: number;
-      last_error: unknown;
-      backoff_until: Date | null;
-      sync_needed: boolean;
-      last_success_at: Date | null;
-      sync_cursor: unknown;
-      status: string;
-      lease_owner: string | null;
-      events: string[];
-      marker_rows: number;
-    }[]
-  >`
+  const [found] = await sql<(ConnectionRow & { events: string[]; marker_rows: number })[]>`
     select c.error_count, c.last_error, c.backoff_until, c.sync_needed, c.last_success_at,
       c.sync_cursor, c.status, c.lease_owner,
       coalesce(array_agg(concat_ws(' | ', e.external_event_id, coalesce(e.etag, '<null>'),
@@ -138,16 +129,7 @@ export async function sampleState(
     group by c.id`;
   if (!found) return null;
   return {
-    row: {
-      errorCount: found.error_count,
-      lastError: found.last_error,
-      backoffUntil: found.backoff_until,
-      syncNeeded: found.sync_needed,
-      lastSuccessAt: found.last_success_at,
-      syncCursor: found.sync_cursor,
-      status: found.status,
-      leaseOwner: found.lease_owner,
-    },
+    row: toState(found),
     events: found.events,
     markerRows: found.marker_rows,
   };

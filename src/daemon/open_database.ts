@@ -43,11 +43,12 @@ export async function openDatabase(
         log: (message, fields) => log.info(message, fields ?? {}),
       });
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) {
+      const refused = causeOfType(error, Deno.errors.NotCapable);
+      if (refused) {
         // The compiled binary is not granted what the embedded server needs, by design.
         throw new EmbeddedDatabaseUnavailableError(
           "DATABASE_URL is not set and this build may not start the embedded PostgreSQL " +
-            `(${error.message}); set DATABASE_URL to a PostgreSQL 14+ server`,
+            `(${refused.message}); set DATABASE_URL to a PostgreSQL 14+ server`,
           error,
         );
       }
@@ -81,4 +82,17 @@ export async function probeDatabase(database: Database, deadlineMs: number): Pro
   } catch (error) {
     throw new DatabaseUnavailableError(database.description, error);
   }
+}
+
+// The embedded server wraps what failed (e.g. a refused symlink while linking its libraries).
+function causeOfType<T extends Error>(
+  error: unknown,
+  type: abstract new (...args: never[]) => T,
+): T | null {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (current instanceof type) return current;
+    current = current.cause;
+  }
+  return null;
 }

@@ -13,7 +13,7 @@ import { createMetrics } from "../../src/metrics/metrics.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
 import { dueNow, only } from "../support/channel_rows.ts";
 

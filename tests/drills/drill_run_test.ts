@@ -14,7 +14,6 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
   try {
     const databaseUrl = Deno.env.get("TEST_DATABASE_URL") ??
       "postgres://postgres@127.0.0.1:5432/postgres";
-    const started = performance.now();
     const result = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, "drill", "--out", out],
       env: { DATABASE_URL: databaseUrl, NO_COLOR: "1" },
@@ -22,12 +21,10 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const seconds = (performance.now() - started) / 1000;
     const stdout = new TextDecoder().decode(result.stdout);
     const stderr = new TextDecoder().decode(result.stderr);
     const failed = stdout.split("\n").filter((line) => line.startsWith("FAIL")).join("\n");
     assertEquals(result.code, 0, `drill failed:\n${failed}\n${stderr.slice(-2_000)}`);
-    assert(seconds < 90, `the drill took ${seconds.toFixed(1)} s`);
 
     const markdown = await Deno.readTextFile(`${out}/drill-report.md`);
     for (const text of [stdout, markdown]) {

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import { runCli } from "../../testkit/daemon.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { claimOne, connectionRow, createHarness } from "../support/sync_harness.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
 

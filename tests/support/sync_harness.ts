@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { FetchFn } from "../../src/providers/provider_fetch.ts";
 import { createSyncDeps } from "../../src/daemon/wiring.ts";
 import { runSync, type SyncDeps, type SyncOutcome } from "../../src/sync/run_sync.ts";
-import { createMigratedDatabase, type MigratedDatabase } from "./migrated_database.ts";
+import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
 
 /** Settings that make failures fast and deterministic in tests. */
 export const TEST_ENV: Record<string, string> = {

@@ -7,7 +7,7 @@ import { createMetrics } from "../../src/metrics/metrics.ts";
 import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
 import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import {
   connectionRow,
   counterValue,

@@ -8,7 +8,7 @@ import { createMetrics } from "../../src/metrics/metrics.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { createDeliverer } from "../../testkit/fake_delivery.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
 
 const SECRET = "gT3b8WmZr0qk5Yc1XvJ2nQ7sLdP4eHaU9fKoBiCyN6w";

@@ -8,7 +8,7 @@ import { createMetrics } from "../../src/metrics/metrics.ts";
 import { MAX_VALIDATION_TOKEN_CHARS } from "../../src/webhooks/microsoft_webhook.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
 
 const CLIENT_STATE = "Jq2c9Xw4Lr7Tz1Vb5Nm8Kp3Gs6Hd0Fa_Ye-Uo2Ri4Ec";

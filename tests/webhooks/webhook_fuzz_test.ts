@@ -5,7 +5,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { createMigratedDatabase } from "../support/migrated_database.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
 
 const SEED = Number(Deno.env.get("WEBHOOK_FUZZ_SEED") ?? 20_251_125);

@@ -1,4 +1,4 @@
-/** @module Polling waits with deadlines, for conditions the drill cannot be told about. */
+/** @module Polling waits with deadlines, for conditions the caller cannot be told about. */
 
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
