@@ -126,18 +126,22 @@ export function syncRequestAssignments(sql: Sql | Tx, options: { force?: boolean
     updated_at = now()`;
 }
 
+/** How a claim leases rows: how many, for how long, under which owner, for which providers. */
+export type LeaseClaim = {
+  limit: number;
+  leaseMs: number;
+  /** Each claimed row's lease owner is this prefix plus the row id. */
+  ownerPrefix: string;
+  allowlist: readonly string[] | null;
+};
+
 /**
  * Claims up to `limit` due connections with a lease. SKIP LOCKED keeps replicas off each other's
  * rows; moving `due_at` to the lease expiry keeps claimed rows out of the front of the index.
  */
 export async function claimDueConnections(
   sql: Sql,
-  options: {
-    limit: number;
-    leaseMs: number;
-    ownerPrefix: string;
-    allowlist: readonly string[] | null;
-  },
+  options: LeaseClaim,
 ): Promise<ClaimedConnection[]> {
   const allow = options.allowlist === null ? null : [...options.allowlist];
   const rows = await sql<ClaimedRow[]>`
@@ -403,13 +407,7 @@ export async function countConnectionsByState(
  */
 export async function claimConnectionsForChannelWork(
   sql: Sql,
-  options: {
-    limit: number;
-    leaseMs: number;
-    ownerPrefix: string;
-    allowlist: readonly string[] | null;
-    connectionId?: string;
-  },
+  options: LeaseClaim & { connectionId?: string },
 ): Promise<ClaimedConnection[]> {
   const allow = options.allowlist === null ? null : [...options.allowlist];
   const only = options.connectionId ?? null;
