@@ -1,19 +1,76 @@
-import { openSql, type Sql } from "../../src/storage/client.ts";
-import { insertConnection, SYNC_CHANNEL } from "../../src/storage/connections.ts";
+import type { Sql } from "../../src/storage/client.ts";
+import { insertConnection } from "../../src/storage/connections.ts";
 import { insertProvider } from "../../src/storage/calendar_providers.ts";
-import { insertChannel } from "../../src/storage/webhook_channels.ts";
-import { createApp } from "../../src/http/app.ts";
-import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
 import { MAX_VALIDATION_TOKEN_CHARS } from "../../src/webhooks/microsoft_webhook.ts";
-import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
-import { serveApp } from "../support/serve_app.ts";
+import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
+import { captureLogs } from "../support/log_capture.ts";
+import { serveWebhooks, type WebhookServer } from "../support/webhook_server.ts";
+import {
+  insertActiveChannel,
+  listenForSyncRequests,
+  unreachableDatabase,
+} from "../support/webhook_database.ts";
 
 const CLIENT_STATE = "Jq2c9Xw4Lr7Tz1Vb5Nm8Kp3Gs6Hd0Fa_Ye-Uo2Ri4Ec";
 const USER = "8ee44408-0679-472c-bc2a-692812af3437";
 const TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95";
+
+/** A connection with an active Graph subscription. */
+type Subscribed = { id: string; subscriptionId: string; rowId: string };
+
+/** A Graph provider in a database of its own, served by the webhook endpoints. */
+type GraphWebhook = {
+  db: MigratedDatabase;
+  server: WebhookServer;
+  /** Adds a connection to `calendar` with an active subscription, no channel work due. */
+  subscribed(calendar: string): Promise<Subscribed>;
+  /** Connection ids NOTIFYed for a sync. */
+  syncs: string[];
+  logLines: string[];
+  /** What the endpoints use as their database from now on (null: not open). */
+  useDatabase(sql: Sql | null): void;
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
+async function graphWebhook(): Promise<GraphWebhook> {
+  await using stack = new AsyncDisposableStack();
+  const logs = stack.use(await captureLogs("debug"));
+  const db = stack.use(await createMigratedDatabase("webhook_microsoft"));
+  const provider = await insertProvider(db.sql, {
+    kind: "microsoft",
+    name: "graph",
+    allowlisted: true,
+  });
+  const syncs = stack.use(await listenForSyncRequests(db.sql));
+  let current: Sql | null = db.sql;
+  const server = stack.use(await serveWebhooks(() => current));
+  const owned = stack.move();
+  return {
+    db,
+    server,
+    async subscribed(calendar) {
+      const { id } = await insertConnection(db.sql, {
+        providerId: provider.id,
+        externalCalendarId: calendar,
+        refreshToken: "M.R3_BAY.refresh",
+        accountLabel: null,
+      });
+      const subscriptionId = crypto.randomUUID();
+      const rowId = await insertActiveChannel(db.sql, {
+        connectionId: id,
+        provider: "microsoft",
+        channelId: subscriptionId,
+        secret: CLIENT_STATE,
+      });
+      return { id, subscriptionId, rowId };
+    },
+    syncs: syncs.received,
+    logLines: logs.lines,
+    useDatabase: (sql) => void (current = sql),
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
+  };
+}
 
 /** A change notification shaped like wire formats §4.3 (the event variant). */
 function change(
@@ -49,6 +106,12 @@ function lifecycle(subscriptionId: string, lifecycleEvent: string) {
   };
 }
 
+/** A change notification without its clientState. */
+function withoutClientState(subscription: Subscribed, etag = 'W/"g"'): Record<string, unknown> {
+  const { clientState: _, ...rest } = change(subscription.subscriptionId, { etag });
+  return rest;
+}
+
 async function deliver(
   url: string,
   body: unknown,
@@ -80,251 +143,228 @@ async function connectionState(sql: Sql, connectionId: string) {
   return row;
 }
 
-Deno.test("Microsoft Graph change notifications", async (t) => {
-  const logLines: string[] = [];
-  await setupLogging("debug", (line) => logLines.push(line));
-  const db = await createMigratedDatabase("webhook_microsoft");
-  const provider = await insertProvider(db.sql, {
-    kind: "microsoft",
-    name: "graph",
-    allowlisted: true,
-  });
-  async function connection(calendar: string) {
-    const { id } = await insertConnection(db.sql, {
-      providerId: provider.id,
-      externalCalendarId: calendar,
-      refreshToken: "M.R3_BAY.refresh",
-      accountLabel: null,
+Deno.test("the Graph validation handshake echoes the decoded token as text/plain", async () => {
+  await using fx = await graphWebhook();
+  fx.useDatabase(null); // Answered without the database, which may not even be open.
+  const token =
+    "Validation: Testing client application reachability for subscription Request-Id: " +
+    "a8d4f7c1-2b3e-4f5a-9c8d-7e6f5a4b3c2d & <script>";
+  const response = await fetch(
+    `${fx.server.url}/webhooks/microsoft?validationToken=${encodeURIComponent(token)}`,
+    { method: "POST", headers: { "content-type": "text/plain; charset=utf-8" }, body: "" },
+  );
+  assertEquals(response.status, 200);
+  assert(response.headers.get("content-type")!.startsWith("text/plain"));
+  assertEquals(response.headers.get("x-content-type-options"), "nosniff");
+  assertEquals(await response.text(), token);
+});
+
+Deno.test("an empty or overlong Graph validation token is refused", async () => {
+  await using fx = await graphWebhook();
+  for (const token of ["", "x".repeat(MAX_VALIDATION_TOKEN_CHARS + 1)]) {
+    const response = await fetch(`${fx.server.url}/webhooks/microsoft?validationToken=${token}`, {
+      method: "POST",
+      body: "",
     });
-    const subscriptionId = crypto.randomUUID();
-    const row = await insertChannel(db.sql, {
-      connectionId: id,
-      provider: "microsoft",
-      channelId: subscriptionId,
-      secret: CLIENT_STATE,
-    });
-    await db.sql`update webhook_channels set status = 'active', next_work_at = null
-      where id = ${row.id}`;
-    return { id, subscriptionId, rowId: row.id };
+    assertEquals(response.status, 400);
+    assertEquals((await response.json()).error, "invalid_validation_token");
   }
-  const first = await connection("primary");
-  const second = await connection("team");
-  const notified: string[] = [];
-  const listener = await db.sql.listen(SYNC_CHANNEL, (payload) => notified.push(payload));
+});
 
-  let current: Sql | null = db.sql;
-  const metrics = createMetrics();
-  const app = createApp({
-    metrics,
-    readiness: () => Promise.resolve({ ready: true }),
-    maxBodyBytes: 1_048_576,
-    routes: (app) => mountWebhooks(app, { sql: () => current, metrics, deadlineMs: 2_500 }),
+Deno.test("a Graph change notification is recorded and answered 202", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  // An idle connection is NOTIFYed; one already due is left to the scheduler.
+  await fx.db.sql`update external_calendar_connections set sync_needed = false
+    where id = ${first.id}`;
+  const before = await connectionState(fx.db.sql, first.id);
+  const response = await deliver(fx.server.url, { value: [change(first.subscriptionId)] });
+  assertEquals(response.status, 202);
+  assertEquals(response.json, { accepted: 1, duplicate: 0, ignored: 0, rejected: 0 });
+  const after = await connectionState(fx.db.sql, first.id);
+  assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
+  await waitFor(() => fx.syncs.includes(first.id), { what: "NOTIFY" });
+});
+
+Deno.test("a duplicate Graph change notification gets 202 and changes nothing", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const body = { value: [change(first.subscriptionId)] };
+  assertEquals((await deliver(fx.server.url, body)).json.accepted, 1);
+  const before = await connectionState(fx.db.sql, first.id);
+  const response = await deliver(fx.server.url, body);
+  assertEquals(response.status, 202);
+  assertEquals(response.json.duplicate, 1);
+  assertEquals(await connectionState(fx.db.sql, first.id), before);
+});
+
+Deno.test("a Graph batch across subscriptions is recorded in one go", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const second = await fx.subscribed("team");
+  const a = await connectionState(fx.db.sql, first.id);
+  const b = await connectionState(fx.db.sql, second.id);
+  const response = await deliver(fx.server.url, {
+    value: [
+      change(first.subscriptionId, { etag: 'W/"v2"' }),
+      change(first.subscriptionId, { etag: 'W/"v3"' }),
+      change(first.subscriptionId, { etag: 'W/"v3"' }),
+      change(first.subscriptionId, { etag: 'W/"v3"', changeType: "deleted" }),
+      change(second.subscriptionId, { eventId: "AAMkOther=" }),
+    ],
   });
-  const server = await serveApp(app);
-  const dead = openSql("postgres://postgres@127.0.0.1:9/nothing", {
-    max: 1,
-    connectTimeoutMs: 500,
+  assertEquals(response.status, 202);
+  assertEquals(response.json, { accepted: 4, duplicate: 1, ignored: 0, rejected: 0 });
+  const a2 = await connectionState(fx.db.sql, first.id);
+  const b2 = await connectionState(fx.db.sql, second.id);
+  // One statement bumps each connection once, however many of its changes it carries.
+  assertEquals([a2.seq, a2.keys], [a.seq + 1, a.keys + 3]);
+  assertEquals([b2.seq, b2.keys], [b.seq + 1, b.keys + 1]);
+});
+
+Deno.test("the same Graph batch from 30 concurrent clients bumps once", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const before = await connectionState(fx.db.sql, first.id);
+  const body = { value: [change(first.subscriptionId, { etag: 'W/"concurrent"' })] };
+  const responses = await Promise.all(
+    Array.from({ length: 30 }, () => deliver(fx.server.url, body)),
+  );
+  assertEquals(responses.map((r) => r.status), responses.map(() => 202));
+  assertEquals(responses.reduce((sum, r) => sum + r.json.accepted, 0), 1);
+  const after = await connectionState(fx.db.sql, first.id);
+  assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
+});
+
+Deno.test("a forged Graph clientState is rejected with no side effects", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const before = await connectionState(fx.db.sql, first.id);
+  const forged = await deliver(fx.server.url, {
+    value: [change(first.subscriptionId, { etag: 'W/"f"', clientState: "forged-state" })],
   });
+  assertEquals(forged.status, 403);
+  assertEquals((await deliver(fx.server.url, { value: [withoutClientState(first)] })).status, 403);
+  assertEquals(await connectionState(fx.db.sql, first.id), before);
+  // A forged item beside a genuine one does not cost the genuine one its retry-free ack.
+  const mixed = await deliver(fx.server.url, {
+    value: [
+      change(first.subscriptionId, { etag: 'W/"h"', clientState: "forged-state" }),
+      change(first.subscriptionId, { etag: 'W/"i"' }),
+    ],
+  });
+  assertEquals(mixed.status, 202);
+  assertEquals(mixed.json, { accepted: 1, duplicate: 0, ignored: 0, rejected: 1 });
+});
 
-  try {
-    await t.step("the validation handshake echoes the decoded token as text/plain", async () => {
-      current = null; // Answered without the database, which may not even be open.
-      const token =
-        "Validation: Testing client application reachability for subscription Request-Id: " +
-        "a8d4f7c1-2b3e-4f5a-9c8d-7e6f5a4b3c2d & <script>";
-      const response = await fetch(
-        `${server.url}/webhooks/microsoft?validationToken=${encodeURIComponent(token)}`,
-        { method: "POST", headers: { "content-type": "text/plain; charset=utf-8" }, body: "" },
-      );
-      assertEquals(response.status, 200);
-      assert(response.headers.get("content-type")!.startsWith("text/plain"));
-      assertEquals(response.headers.get("x-content-type-options"), "nosniff");
-      assertEquals(await response.text(), token);
-      current = db.sql;
-    });
+Deno.test("Graph notifications for unknown subscriptions are ignored and counted", async () => {
+  await using fx = await graphWebhook();
+  const response = await deliver(fx.server.url, { value: [change(crypto.randomUUID())] });
+  assertEquals(response.status, 202);
+  assertEquals(response.json.ignored, 1);
+  const data = await fx.server.metrics.webhookNotifications.get();
+  const ignored = data.values.find((v) =>
+    v.labels.provider === "microsoft" && v.labels.result === "ignored"
+  );
+  assertEquals(ignored?.value, 1);
+});
 
-    await t.step("an empty or overlong validation token is refused", async () => {
-      for (const token of ["", "x".repeat(MAX_VALIDATION_TOKEN_CHARS + 1)]) {
-        const response = await fetch(`${server.url}/webhooks/microsoft?validationToken=${token}`, {
-          method: "POST",
-          body: "",
-        });
-        assertEquals(response.status, 400);
-        assertEquals((await response.json()).error, "invalid_validation_token");
-      }
-    });
+Deno.test("a missed lifecycle notification requests a full sync", async () => {
+  await using fx = await graphWebhook();
+  const second = await fx.subscribed("team");
+  await fx.db.sql`update external_calendar_connections set sync_cursor = '{"position":"x"}'
+    where id = ${second.id}`;
+  const before = await connectionState(fx.db.sql, second.id);
+  const response = await deliver(fx.server.url, {
+    value: [lifecycle(second.subscriptionId, "missed")],
+  });
+  assertEquals(response.status, 202);
+  const after = await connectionState(fx.db.sql, second.id);
+  assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
+});
 
-    await t.step("a change notification is recorded and answered 202", async () => {
-      // An idle connection is NOTIFYed; one already due is left to the scheduler.
-      await db.sql`update external_calendar_connections set sync_needed = false
-        where id = ${first.id}`;
-      const before = await connectionState(db.sql, first.id);
-      const response = await deliver(server.url, { value: [change(first.subscriptionId)] });
-      assertEquals(response.status, 202);
-      assertEquals(response.json, { accepted: 1, duplicate: 0, ignored: 0, rejected: 0 });
-      const after = await connectionState(db.sql, first.id);
-      assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
-      await waitFor(() => notified.includes(first.id), { what: "NOTIFY" });
-    });
+Deno.test("reauthorizationRequired and subscriptionRemoved schedule channel work", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const second = await fx.subscribed("team");
+  await deliver(fx.server.url, {
+    value: [
+      lifecycle(first.subscriptionId, "reauthorizationRequired"),
+      lifecycle(second.subscriptionId, "subscriptionRemoved"),
+      lifecycle(second.subscriptionId, "somethingNew"),
+    ],
+  });
+  const rows = await fx.db.sql<{ id: string; status: string; due: boolean }[]>`
+    select id, status, next_work_at <= now() as due from webhook_channels`;
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  assertEquals(byId.get(first.rowId), { id: first.rowId, status: "active", due: true });
+  assertEquals(byId.get(second.rowId), { id: second.rowId, status: "removed", due: true });
+});
 
-    await t.step("a duplicate gets 202 and changes nothing", async () => {
-      const before = await connectionState(db.sql, first.id);
-      const response = await deliver(server.url, { value: [change(first.subscriptionId)] });
-      assertEquals(response.status, 202);
-      assertEquals(response.json.duplicate, 1);
-      assertEquals(await connectionState(db.sql, first.id), before);
-    });
-
-    await t.step("a batch across subscriptions is recorded in one go", async () => {
-      const a = await connectionState(db.sql, first.id);
-      const b = await connectionState(db.sql, second.id);
-      const response = await deliver(server.url, {
-        value: [
-          change(first.subscriptionId, { etag: 'W/"v2"' }),
-          change(first.subscriptionId, { etag: 'W/"v3"' }),
-          change(first.subscriptionId, { etag: 'W/"v3"' }),
-          change(first.subscriptionId, { etag: 'W/"v3"', changeType: "deleted" }),
-          change(second.subscriptionId, { eventId: "AAMkOther=" }),
-        ],
-      });
-      assertEquals(response.status, 202);
-      assertEquals(response.json, { accepted: 4, duplicate: 1, ignored: 0, rejected: 0 });
-      const a2 = await connectionState(db.sql, first.id);
-      const b2 = await connectionState(db.sql, second.id);
-      // One statement bumps each connection once, however many of its changes it carries.
-      assertEquals([a2.seq, a2.keys], [a.seq + 1, a.keys + 3]);
-      assertEquals([b2.seq, b2.keys], [b.seq + 1, b.keys + 1]);
-    });
-
-    await t.step("the same batch from 30 concurrent clients bumps once", async () => {
-      const before = await connectionState(db.sql, first.id);
-      const body = { value: [change(first.subscriptionId, { etag: 'W/"concurrent"' })] };
-      const responses = await Promise.all(
-        Array.from({ length: 30 }, () => deliver(server.url, body)),
-      );
-      assertEquals(responses.map((r) => r.status), responses.map(() => 202));
-      assertEquals(responses.reduce((sum, r) => sum + r.json.accepted, 0), 1);
-      const after = await connectionState(db.sql, first.id);
-      assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
-    });
-
-    await t.step("a forged clientState is rejected with no side effects", async () => {
-      const before = await connectionState(db.sql, first.id);
-      const forged = await deliver(server.url, {
-        value: [change(first.subscriptionId, { etag: 'W/"f"', clientState: "forged-state" })],
-      });
-      assertEquals(forged.status, 403);
-      const missing = { ...change(first.subscriptionId, { etag: 'W/"g"' }) } as Record<
-        string,
-        unknown
-      >;
-      delete missing.clientState;
-      assertEquals((await deliver(server.url, { value: [missing] })).status, 403);
-      assertEquals(await connectionState(db.sql, first.id), before);
-      // A forged item beside a genuine one does not cost the genuine one its retry-free ack.
-      const mixed = await deliver(server.url, {
-        value: [
-          change(first.subscriptionId, { etag: 'W/"h"', clientState: "forged-state" }),
-          change(first.subscriptionId, { etag: 'W/"i"' }),
-        ],
-      });
-      assertEquals(mixed.status, 202);
-      assertEquals(mixed.json, { accepted: 1, duplicate: 0, ignored: 0, rejected: 1 });
-    });
-
-    await t.step("unknown subscriptions are ignored and counted", async () => {
-      const response = await deliver(server.url, { value: [change(crypto.randomUUID())] });
-      assertEquals(response.status, 202);
-      assertEquals(response.json.ignored, 1);
-      const data = await metrics.webhookNotifications.get();
-      const ignored = data.values.find((v) =>
-        v.labels.provider === "microsoft" && v.labels.result === "ignored"
-      );
-      assertEquals(ignored?.value, 1);
-    });
-
-    await t.step("missed: a full sync is requested", async () => {
-      await db.sql`update external_calendar_connections set sync_cursor = '{"position":"x"}'
-        where id = ${second.id}`;
-      const before = await connectionState(db.sql, second.id);
-      const response = await deliver(server.url, {
-        value: [lifecycle(second.subscriptionId, "missed")],
-      });
-      assertEquals(response.status, 202);
-      const after = await connectionState(db.sql, second.id);
-      assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
-    });
-
-    await t.step(
-      "reauthorizationRequired and subscriptionRemoved schedule channel work",
-      async () => {
-        await deliver(server.url, {
-          value: [
-            lifecycle(first.subscriptionId, "reauthorizationRequired"),
-            lifecycle(second.subscriptionId, "subscriptionRemoved"),
-            lifecycle(second.subscriptionId, "somethingNew"),
-          ],
-        });
-        const rows = await db.sql<{ id: string; status: string; due: boolean }[]>`
-        select id, status, next_work_at <= now() as due from webhook_channels`;
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        assertEquals(byId.get(first.rowId), { id: first.rowId, status: "active", due: true });
-        assertEquals(byId.get(second.rowId), { id: second.rowId, status: "removed", due: true });
-      },
-    );
-
-    await t.step("bad input gets a clear 4xx", async () => {
-      const cases: [Promise<{ status: number; json: { error?: string } | null }>, number][] = [
-        [deliver(server.url, null, { raw: "{not json" }), 400],
-        [deliver(server.url, { value: [] }), 400],
-        [deliver(server.url, { nothing: true }), 400],
-        [deliver(server.url, { value: [{ subscriptionId: "x" }] }), 400],
-        [deliver(server.url, { value: [change("bad id with spaces")] }), 400],
-        [
-          deliver(server.url, { value: [change(first.subscriptionId)] }, {
-            contentType: "text/xml",
-          }),
-          415,
-        ],
-        [deliver(server.url, null, { method: "GET" }), 405],
-        [deliver(server.url, null, { method: "DELETE" }), 405],
-        [deliver(server.url, null, { raw: "x".repeat(1_048_577) }), 413],
-      ];
-      for (const [response, status] of cases) {
-        const answer = await response;
-        assertEquals(answer.status, status);
-        assert(typeof answer.json?.error === "string", "a JSON error body");
-      }
-    });
-
-    await t.step("database down: 503, nothing recorded; the retry succeeds", async () => {
-      const before = await connectionState(db.sql, first.id);
-      const body = { value: [change(first.subscriptionId, { etag: 'W/"outage"' })] };
-      current = dead;
-      const down = await deliver(server.url, body);
-      assertEquals(down.status, 503);
-      assertEquals(down.headers.get("retry-after"), "5");
-      current = db.sql;
-      assertEquals(await connectionState(db.sql, first.id), before);
-      const retried = await deliver(server.url, body);
-      assertEquals(retried.status, 202);
-      assertEquals(retried.json.accepted, 1);
-      const after = await connectionState(db.sql, first.id);
-      assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
-    });
-
-    await t.step("no log line carries a clientState", () => {
-      for (const line of logLines) {
-        assert(!line.includes(CLIENT_STATE), `clientState in log line: ${line}`);
-        assert(!line.includes("forged-state"), `forged clientState in log line: ${line}`);
-      }
-      assert(logLines.some((line) => line.includes("clientState does not match")));
-    });
-  } finally {
-    await server.close();
-    await listener.unlisten();
-    await dead.end({ timeout: 0 });
-    await db.close();
-    await teardownLogging();
+Deno.test("bad input to the Graph endpoint gets a clear 4xx", async () => {
+  await using fx = await graphWebhook();
+  const first = await fx.subscribed("primary");
+  const { url } = fx.server;
+  const cases: [Promise<{ status: number; json: { error?: string } | null }>, number][] = [
+    [deliver(url, null, { raw: "{not json" }), 400],
+    [deliver(url, { value: [] }), 400],
+    [deliver(url, { nothing: true }), 400],
+    [deliver(url, { value: [{ subscriptionId: "x" }] }), 400],
+    [deliver(url, { value: [change("bad id with spaces")] }), 400],
+    [deliver(url, { value: [change(first.subscriptionId)] }, { contentType: "text/xml" }), 415],
+    [deliver(url, null, { method: "GET" }), 405],
+    [deliver(url, null, { method: "DELETE" }), 405],
+    [deliver(url, null, { raw: "x".repeat(1_048_577) }), 413],
+  ];
+  for (const [response, status] of cases) {
+    const answer = await response;
+    assertEquals(answer.status, status);
+    assert(typeof answer.json?.error === "string", "a JSON error body");
   }
+});
+
+Deno.test("database down: Graph gets 503 and nothing is recorded; the retry succeeds", async () => {
+  await using fx = await graphWebhook();
+  await using dead = unreachableDatabase();
+  const first = await fx.subscribed("primary");
+  const before = await connectionState(fx.db.sql, first.id);
+  const body = { value: [change(first.subscriptionId, { etag: 'W/"outage"' })] };
+  fx.useDatabase(dead.sql);
+  const down = await deliver(fx.server.url, body);
+  assertEquals(down.status, 503);
+  assertEquals(down.headers.get("retry-after"), "5");
+  fx.useDatabase(fx.db.sql);
+  assertEquals(await connectionState(fx.db.sql, first.id), before);
+  const retried = await deliver(fx.server.url, body);
+  assertEquals(retried.status, 202);
+  assertEquals(retried.json.accepted, 1);
+  const after = await connectionState(fx.db.sql, first.id);
+  assertEquals([after.seq, after.keys], [before.seq + 1, before.keys + 1]);
+});
+
+Deno.test("no log line carries a Graph clientState, genuine or forged", async () => {
+  await using fx = await graphWebhook();
+  await using dead = unreachableDatabase();
+  const first = await fx.subscribed("primary");
+  const forged = change(first.subscriptionId, { etag: 'W/"f"', clientState: "forged-state" });
+  // One delivery of each outcome: accepted, duplicate, rejected, ignored, lifecycle, malformed.
+  const bodies = [
+    { value: [change(first.subscriptionId)] },
+    { value: [change(first.subscriptionId)] },
+    { value: [forged] },
+    { value: [withoutClientState(first), change(first.subscriptionId, { etag: 'W/"i"' })] },
+    { value: [change(crypto.randomUUID())] },
+    { value: [lifecycle(first.subscriptionId, "reauthorizationRequired")] },
+    { value: [{ subscriptionId: "x", clientState: CLIENT_STATE }] },
+  ];
+  for (const body of bodies) await deliver(fx.server.url, body);
+  fx.useDatabase(dead.sql);
+  const outage = { value: [change(first.subscriptionId, { etag: 'W/"outage"' })] };
+  assertEquals((await deliver(fx.server.url, outage)).status, 503);
+
+  for (const line of fx.logLines) {
+    assert(!line.includes(CLIENT_STATE), `clientState in log line: ${line}`);
+    assert(!line.includes("forged-state"), `forged clientState in log line: ${line}`);
+  }
+  assert(fx.logLines.some((line) => line.includes("clientState does not match")));
 });
