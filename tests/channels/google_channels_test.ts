@@ -1,24 +1,38 @@
-import type { ChannelDeps } from "../../src/channels/channel_deps.ts";
-import { createChannelDeps } from "../../src/daemon/wiring.ts";
-import { runChannelMaintenance } from "../../src/maintenance/channel_pass.ts";
 import { runCommand } from "../../src/cli/commands.ts";
-import { loadConfig } from "../../src/config/config.ts";
 import type { Sql } from "../../src/storage/client.ts";
-import { insertConnection } from "../../src/storage/connections.ts";
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
-import { type ChannelRow, listConnectionChannels } from "../../src/storage/webhook_channels.ts";
-import { createApp } from "../../src/http/app.ts";
-import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
-import { mountWebhooks } from "../../src/webhooks/routes.ts";
-import { startFakeGoogle } from "../../testkit/fake_google.ts";
+import { listConnectionChannels } from "../../src/storage/webhook_channels.ts";
+import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
-import { serveApp } from "../support/serve_app.ts";
 import { dueNow, only } from "../support/channel_rows.ts";
+import { type ChannelFixture, channelFixture } from "../support/channel_fixture.ts";
 
 const REFRESH_TOKEN = "1//0g-refresh-token";
 const MINUTE = 60_000;
+
+/** Google watch channels pushing to our endpoints; no overlap, so renewals are due on time. */
+function googleChannels(): Promise<ChannelFixture<FakeGoogle>> {
+  return channelFixture("google", {
+    fake: () =>
+      startFakeGoogle({
+        refreshTokens: [REFRESH_TOKEN],
+        pushRetryBaseMs: 20,
+        stoppedChannelGraceMs: 0,
+      }),
+    env: (google) => ({ GOOGLE_API_BASE_URL: google.baseUrl, GOOGLE_TOKEN_URL: google.tokenUrl }),
+    publicUrl: (serverUrl) => serverUrl,
+    refreshToken: REFRESH_TOKEN,
+    deps: { overlapMs: 0 },
+  });
+}
+
+/** Opens the connection's channel with one pass and lets Google's sync message arrive. */
+async function openChannel(fx: ChannelFixture<FakeGoogle>, connectionId: string) {
+  await fx.pass();
+  await fx.fake.flushDeliveries();
+  const channel = only(await listConnectionChannels(fx.db.sql, connectionId));
+  assertEquals(channel.status, "active");
+  return channel;
+}
 
 async function seq(sql: Sql, connectionId: string): Promise<number> {
   const [row] = await sql<{ seq: number }[]>`
@@ -27,176 +41,156 @@ async function seq(sql: Sql, connectionId: string): Promise<number> {
   return row.seq;
 }
 
-Deno.test("Google watch channels", async (t) => {
-  const logLines: string[] = [];
-  await setupLogging("info", (line) => logLines.push(line));
-  const google = startFakeGoogle({
-    refreshTokens: [REFRESH_TOKEN],
-    pushRetryBaseMs: 20,
-    stoppedChannelGraceMs: 0,
-  });
-  const db = await createMigratedDatabase("channels_google");
-  const metrics = createMetrics();
-  const app = createApp({
-    metrics,
-    readiness: () => Promise.resolve({ ready: true }),
-    maxBodyBytes: 1_048_576,
-    routes: (app) => mountWebhooks(app, { sql: () => db.sql, metrics, deadlineMs: 2_500 }),
-  });
-  const server = await serveApp(app);
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    CALSYNC_PUBLIC_URL: server.url,
-    GOOGLE_API_BASE_URL: google.baseUrl,
-    GOOGLE_TOKEN_URL: google.tokenUrl,
-    SYNC_HTTP_TIMEOUT_MS: "2000",
-    SYNC_BACKOFF_BASE_MS: "60000",
-    SYNC_BACKOFF_MAX_MS: "600000",
-  });
-  const deps: ChannelDeps = {
-    ...createChannelDeps(config, db.sql, metrics, { replicaId: "test" }),
-    overlapMs: 0,
-  };
-  const signal = new AbortController().signal;
-  const provider = await insertProvider(db.sql, { kind: "google", name: "g", allowlisted: true });
-  async function connection(calendar: string): Promise<string> {
-    google.addCalendar(calendar);
-    const { id } = await insertConnection(db.sql, {
-      providerId: provider.id,
-      externalCalendarId: calendar,
-      refreshToken: REFRESH_TOKEN,
-      accountLabel: null,
-    });
-    return id;
-  }
+Deno.test("no Google channel is opened without CALSYNC_PUBLIC_URL", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  assertEquals(await fx.pass({ publicUrl: null }), { connections: 0 });
+  assertEquals((await listConnectionChannels(fx.db.sql, main)).length, 0);
+});
 
-  try {
-    const main = await connection("primary");
-    let channel: ChannelRow;
+Deno.test("a pass opens a Google channel and Google's sync message is acknowledged", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  const before = await seq(fx.db.sql, main);
+  assertEquals(await fx.pass(), { connections: 1 });
+  const channel = only(await listConnectionChannels(fx.db.sql, main));
+  const remote = only(fx.fake.channels());
+  assertEquals(channel.status, "active");
+  assertEquals(channel.channel_id, remote.id);
+  assertEquals(channel.resource_id, remote.resourceId);
+  assertEquals(remote.token, channel.secret);
+  assertEquals(remote.address, `${fx.server.url}/webhooks/google`);
+  assert(channel.expires_at!.getTime() > Date.now() + 6 * 24 * 60 * MINUTE);
+  await fx.fake.flushDeliveries();
+  const sync = fx.fake.deliveries.find((d) => d.state === "sync");
+  assertEquals(sync?.status, 200);
+  // Changes made before the channel existed must not wait for the next change.
+  assertEquals(await seq(fx.db.sql, main), before + 1);
+  const [lease] = await fx.db.sql`select lease_owner from external_calendar_connections
+    where id = ${main}`;
+  assertEquals(lease.lease_owner, null);
+});
 
-    await t.step("nothing happens without CALSYNC_PUBLIC_URL", async () => {
-      assertEquals(await runChannelMaintenance({ ...deps, publicUrl: null }, signal), {
-        connections: 0,
-      });
-      assertEquals((await listConnectionChannels(db.sql, main)).length, 0);
-    });
+Deno.test("a change pushed by Google requests a sync", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  await openChannel(fx, main);
+  const before = await seq(fx.db.sql, main);
+  fx.fake.putEvent("primary", { summary: "Standup" });
+  await fx.fake.flushDeliveries();
+  const change = fx.fake.deliveries.filter((d) => d.state === "exists");
+  assertEquals(change.map((d) => d.status), [200]);
+  assertEquals(await seq(fx.db.sql, main), before + 1);
+  const [keys] = await fx.db.sql`select count(*)::int as n from webhook_dedupe_keys
+    where connection_id = ${main}`;
+  assertEquals(keys.n, 1);
+});
 
-    await t.step("a pass opens a channel; Google's sync message is acknowledged", async () => {
-      const before = await seq(db.sql, main);
-      assertEquals(await runChannelMaintenance(deps, signal), { connections: 1 });
-      channel = only(await listConnectionChannels(db.sql, main));
-      const remote = only(google.channels());
-      assertEquals(channel.status, "active");
-      assertEquals(channel.channel_id, remote.id);
-      assertEquals(channel.resource_id, remote.resourceId);
-      assertEquals(remote.token, channel.secret);
-      assertEquals(remote.address, `${server.url}/webhooks/google`);
-      assert(channel.expires_at!.getTime() > Date.now() + 6 * 24 * 60 * MINUTE);
-      await google.flushDeliveries();
-      const sync = google.deliveries.find((d) => d.state === "sync");
-      assertEquals(sync?.status, 200);
-      // Changes made before the channel existed must not wait for the next change.
-      assertEquals(await seq(db.sql, main), before + 1);
-      const [lease] = await db.sql`select lease_owner from external_calendar_connections
-        where id = ${main}`;
-      assertEquals(lease.lease_owner, null);
-    });
+Deno.test("a Google channel that is not due needs no work", async () => {
+  await using fx = await googleChannels();
+  await openChannel(fx, await fx.connection("primary"));
+  assertEquals(await fx.pass(), { connections: 0 });
+});
 
-    await t.step("a change pushed by Google requests a sync", async () => {
-      const before = await seq(db.sql, main);
-      google.putEvent("primary", { summary: "Standup" });
-      await google.flushDeliveries();
-      const change = google.deliveries.filter((d) => d.state === "exists");
-      assertEquals(change.map((d) => d.status), [200]);
-      assertEquals(await seq(db.sql, main), before + 1);
-      const [keys] = await db.sql`select count(*)::int as n from webhook_dedupe_keys
-        where connection_id = ${main}`;
-      assertEquals(keys.n, 1);
-    });
+Deno.test("a Google channel's renewal opens a new channel, then stops the old one", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  const channel = await openChannel(fx, main);
+  const before = await seq(fx.db.sql, main);
+  await dueNow(fx.db.sql, channel.id);
+  await fx.pass();
+  const rows = await listConnectionChannels(fx.db.sql, main);
+  assertEquals(rows.map((row) => row.status).sort(), ["active", "stopping"]);
+  const fresh = rows.find((row) => row.status === "active")!;
+  assert(fresh.channel_id !== channel.channel_id);
+  assert(fresh.secret !== channel.secret);
+  assertEquals(fx.fake.channels().filter((c) => c.stoppedAt === null).length, 2);
 
-    await t.step("a channel that is not due needs no work", async () => {
-      assertEquals(await runChannelMaintenance(deps, signal), { connections: 0 });
-    });
+  await fx.pass();
+  assertEquals((await listConnectionChannels(fx.db.sql, main)).map((row) => row.id), [fresh.id]);
+  const old = fx.fake.channels().find((c) => c.id === channel.channel_id);
+  assert(old?.stoppedAt !== null, "old channel stopped at Google");
+  // The old channel listened until the new one did: no sync needed for the handover.
+  assertEquals(await seq(fx.db.sql, main), before);
 
-    await t.step("renewal opens a new channel, then stops the old one", async () => {
-      const before = await seq(db.sql, main);
-      await dueNow(db.sql, channel.id);
-      await runChannelMaintenance(deps, signal);
-      const rows = await listConnectionChannels(db.sql, main);
-      assertEquals(rows.map((row) => row.status).sort(), ["active", "stopping"]);
-      const fresh = rows.find((row) => row.status === "active")!;
-      assert(fresh.channel_id !== channel.channel_id);
-      assert(fresh.secret !== channel.secret);
-      assertEquals(google.channels().filter((c) => c.stoppedAt === null).length, 2);
+  fx.fake.putEvent("primary", { summary: "Retro" });
+  await fx.fake.flushDeliveries();
+  const last = fx.fake.deliveries.at(-1)!;
+  assertEquals([last.channelId, last.status], [fresh.channel_id, 200]);
+  assertEquals(await seq(fx.db.sql, main), before + 1);
+});
 
-      await runChannelMaintenance(deps, signal);
-      assertEquals((await listConnectionChannels(db.sql, main)).map((row) => row.id), [fresh.id]);
-      const old = google.channels().find((c) => c.id === channel.channel_id);
-      assert(old?.stoppedAt !== null, "old channel stopped at Google");
-      // The old channel listened until the new one did: no sync needed for the handover.
-      assertEquals(await seq(db.sql, main), before);
-      channel = fresh;
+Deno.test("a failed Google watch backs off, is counted, and retries with a new id", async () => {
+  await using fx = await googleChannels();
+  const team = await fx.connection("team@example.com");
+  fx.fake.setFault({ kind: "status", status: 503 }, { target: "push", times: 1 });
+  await fx.pass();
+  const failed = only(await listConnectionChannels(fx.db.sql, team));
+  assertEquals([failed.status, failed.error_count], ["creating", 1]);
+  const wait = failed.next_work_at!.getTime() - Date.now();
+  assert(wait > 25_000 && wait <= 60_000, `backoff ${wait} ms`);
+  const counted = (await fx.server.metrics.syncFailures.get()).values.find((v) =>
+    v.labels.provider === "google" && v.labels.reason === "provider_unavailable"
+  );
+  assertEquals(counted?.value, 1);
+  assert(fx.logLines.some((line) => line.includes('"operation":"create"')));
 
-      google.putEvent("primary", { summary: "Retro" });
-      await google.flushDeliveries();
-      const last = google.deliveries.at(-1)!;
-      assertEquals([last.channelId, last.status], [fresh.channel_id, 200]);
-      assertEquals(await seq(db.sql, main), before + 1);
-    });
+  assertEquals(await fx.pass(), { connections: 0 });
+  await dueNow(fx.db.sql, failed.id);
+  await fx.pass();
+  const retried = only(await listConnectionChannels(fx.db.sql, team));
+  assertEquals([retried.id, retried.status, retried.error_count], [failed.id, "active", 0]);
+  assert(retried.channel_id !== failed.channel_id, "a retry uses a new channel id");
+});
 
-    await t.step("a failed watch backs off, is counted, and retries with a new id", async () => {
-      const team = await connection("team@example.com");
-      google.setFault({ kind: "status", status: 503 }, { target: "push", times: 1 });
-      await runChannelMaintenance(deps, signal);
-      const failed = only(await listConnectionChannels(db.sql, team));
-      assertEquals([failed.status, failed.error_count], ["creating", 1]);
-      const wait = failed.next_work_at!.getTime() - Date.now();
-      assert(wait > 25_000 && wait <= 60_000, `backoff ${wait} ms`);
-      const counted = (await metrics.syncFailures.get()).values.find((v) =>
-        v.labels.provider === "google" && v.labels.reason === "provider_unavailable"
-      );
-      assertEquals(counted?.value, 1);
-      assert(logLines.some((line) => line.includes('"operation":"create"')));
+Deno.test("a Google calendar that cannot push is asked again a day later", async () => {
+  await using fx = await googleChannels();
+  const holidays = await fx.connection("en.usa#holiday@group.v.calendar.google.com");
+  fx.fake.setPushSupported("en.usa#holiday@group.v.calendar.google.com", false);
+  await fx.pass();
+  const row = only(await listConnectionChannels(fx.db.sql, holidays));
+  assertEquals(row.status, "creating");
+  assert(row.next_work_at!.getTime() > Date.now() + 23 * 60 * MINUTE);
+});
 
-      assertEquals(await runChannelMaintenance(deps, signal), { connections: 0 });
-      await dueNow(db.sql, failed.id);
-      await runChannelMaintenance(deps, signal);
-      const retried = only(await listConnectionChannels(db.sql, team));
-      assertEquals([retried.id, retried.status, retried.error_count], [failed.id, "active", 0]);
-      assert(retried.channel_id !== failed.channel_id, "a retry uses a new channel id");
-    });
+Deno.test("connections remove stops the Google channel first", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  const channel = await openChannel(fx, main);
+  await removeConnection(fx, main);
+  const remote = fx.fake.channels().find((c) => c.id === channel.channel_id);
+  assert(remote?.stoppedAt !== null, "channel stopped at Google");
+  assertEquals((await listConnectionChannels(fx.db.sql, main)).length, 0);
+});
 
-    await t.step("a calendar that cannot push is asked again a day later", async () => {
-      const holidays = await connection("en.usa#holiday@group.v.calendar.google.com");
-      google.setPushSupported("en.usa#holiday@group.v.calendar.google.com", false);
-      await runChannelMaintenance(deps, signal);
-      const row = only(await listConnectionChannels(db.sql, holidays));
-      assertEquals(row.status, "creating");
-      assert(row.next_work_at!.getTime() > Date.now() + 23 * 60 * MINUTE);
-    });
+Deno.test("no log line carries a Google channel token", async () => {
+  await using fx = await googleChannels();
+  const main = await fx.connection("primary");
+  const first = await openChannel(fx, main);
+  fx.fake.putEvent("primary", { summary: "Standup" });
+  await dueNow(fx.db.sql, first.id);
+  await fx.pass(); // Renewed,
+  await fx.pass(); // and the old channel stopped.
+  const team = await fx.connection("team@example.com");
+  fx.fake.setFault({ kind: "status", status: 503 }, { target: "push", times: 1 });
+  await fx.pass(); // The watch fails,
+  await dueNow(fx.db.sql, only(await listConnectionChannels(fx.db.sql, team)).id);
+  await fx.pass(); // and is retried.
+  await removeConnection(fx, main);
+  await fx.fake.flushDeliveries();
 
-    await t.step("connections remove stops the channel at Google first", async () => {
-      const out: string[] = [];
-      await runCommand(config, ["connections", "remove"], { connection: main }, {
-        out: (text) => out.push(text),
-      });
-      assertEquals(out, [`Connection ${main} removed with its events\n`]);
-      const remote = google.channels().find((c) => c.id === channel.channel_id);
-      assert(remote?.stoppedAt !== null, "channel stopped at Google");
-      assertEquals((await listConnectionChannels(db.sql, main)).length, 0);
-    });
-
-    await t.step("no log line carries a channel token", () => {
-      const secrets = google.channels().map((c) => c.token!).filter(Boolean);
-      assert(secrets.length >= 3);
-      for (const line of logLines) {
-        for (const secret of secrets) assert(!line.includes(secret), `token in: ${line}`);
-      }
-    });
-  } finally {
-    await server.close();
-    await google.close();
-    await db.close();
-    await teardownLogging();
+  const secrets = fx.fake.channels().map((c) => c.token!).filter(Boolean);
+  assert(secrets.length >= 3);
+  for (const line of fx.logLines) {
+    for (const secret of secrets) assert(!line.includes(secret), `token in: ${line}`);
   }
 });
+
+/** Runs `calsync connections remove` for the connection and checks what it printed. */
+async function removeConnection(fx: ChannelFixture<FakeGoogle>, connectionId: string) {
+  const out: string[] = [];
+  await runCommand(fx.config, ["connections", "remove"], { connection: connectionId }, {
+    out: (text) => out.push(text),
+  });
+  assertEquals(out, [`Connection ${connectionId} removed with its events\n`]);
+}
