@@ -1,24 +1,42 @@
-import type { ChannelDeps } from "../../src/channels/channel_deps.ts";
-import { createChannelDeps } from "../../src/daemon/wiring.ts";
-import { runChannelMaintenance } from "../../src/maintenance/channel_pass.ts";
 import { runCommand } from "../../src/cli/commands.ts";
-import { loadConfig } from "../../src/config/config.ts";
 import type { Sql } from "../../src/storage/client.ts";
-import { insertConnection } from "../../src/storage/connections.ts";
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
-import { type ChannelRow, listConnectionChannels } from "../../src/storage/webhook_channels.ts";
-import { createApp } from "../../src/http/app.ts";
-import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
-import { mountWebhooks } from "../../src/webhooks/routes.ts";
-import { startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
+import { listConnectionChannels } from "../../src/storage/webhook_channels.ts";
+import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
-import { serveApp } from "../support/serve_app.ts";
 import { dueNow, only } from "../support/channel_rows.ts";
+import { type ChannelFixture, channelFixture } from "../support/channel_fixture.ts";
 
 const REFRESH_TOKEN = "M.C507_BAY.0.U.-refresh";
 const MINUTE = 60_000;
+
+/** Graph subscriptions pushing to our endpoints (public URL given with a trailing slash). */
+function graphSubscriptions(): Promise<ChannelFixture<FakeMicrosoft>> {
+  return channelFixture("microsoft", {
+    // The older 4,230-minute cap, which some tenants still enforce (wire formats §4.6).
+    fake: () =>
+      startFakeMicrosoft({
+        refreshTokens: [REFRESH_TOKEN],
+        rotateStrict: true,
+        maxSubscriptionMinutes: 4_230,
+        notificationRetryBaseMs: 20,
+      }),
+    env: (graph) => ({
+      MICROSOFT_GRAPH_BASE_URL: graph.baseUrl,
+      MICROSOFT_TOKEN_URL: graph.tokenUrl,
+    }),
+    publicUrl: (serverUrl) => `${serverUrl}/`,
+    refreshToken: REFRESH_TOKEN,
+  });
+}
+
+/** Adds the "primary" connection and subscribes it with one pass; returns both. */
+async function subscribed(fx: ChannelFixture<FakeMicrosoft>) {
+  const main = await fx.connection("primary");
+  await fx.pass();
+  const row = only(await listConnectionChannels(fx.db.sql, main));
+  assertEquals(row.status, "active");
+  return { main, row };
+}
 
 async function connectionRow(sql: Sql, connectionId: string) {
   const [row] = await sql<
@@ -29,174 +47,167 @@ async function connectionRow(sql: Sql, connectionId: string) {
   return row;
 }
 
-Deno.test("Microsoft Graph subscriptions", async (t) => {
-  const logLines: string[] = [];
-  await setupLogging("info", (line) => logLines.push(line));
-  // The older 4,230-minute cap, which some tenants still enforce (wire formats §4.6).
-  const graph = startFakeMicrosoft({
-    refreshTokens: [REFRESH_TOKEN],
-    rotateStrict: true,
-    maxSubscriptionMinutes: 4_230,
-    notificationRetryBaseMs: 20,
+/** Waits until the clock has left the millisecond of `time`, so a later one compares greater. */
+async function clockPast(time: Date): Promise<void> {
+  await waitFor(() => Date.now() > time.getTime(), { what: "the clock to move on" });
+}
+
+Deno.test("a pass creates a Graph subscription through the validation handshake", async () => {
+  await using fx = await graphSubscriptions();
+  const main = await fx.connection("primary");
+  const before = await connectionRow(fx.db.sql, main);
+  assertEquals(await fx.pass(), { connections: 1 });
+  const row = only(await listConnectionChannels(fx.db.sql, main));
+  const remote = only(fx.fake.subscriptions());
+  assertEquals([row.status, row.channel_id], ["active", remote.id]);
+  assertEquals(remote.clientState, row.secret);
+  assertEquals(remote.resource, "me/events");
+  assertEquals(remote.changeType, "created,updated,deleted");
+  assertEquals(remote.notificationUrl, `${fx.server.url}/webhooks/microsoft`);
+  assertEquals(remote.lifecycleNotificationUrl, `${fx.server.url}/webhooks/microsoft`);
+  const validations = fx.fake.deliveries.filter((d) => d.kind === "validation");
+  assertEquals(validations.map((d) => d.status), [200, 200]);
+  assert(row.expires_at!.getTime() <= Date.now() + 4_230 * MINUTE);
+  const after = await connectionRow(fx.db.sql, main);
+  assertEquals(after.seq, before.seq + 1);
+  // Graph rotated the refresh token; the pass held the lease, so the new one was stored.
+  assert(after.refresh_token !== REFRESH_TOKEN, "rotated refresh token stored");
+  assert(fx.fake.currentRefreshTokens().includes(after.refresh_token));
+});
+
+Deno.test("a change notification from Graph requests a sync", async () => {
+  await using fx = await graphSubscriptions();
+  const { main } = await subscribed(fx);
+  const before = await connectionRow(fx.db.sql, main);
+  fx.fake.putEvent("primary", { subject: "Planning" });
+  await fx.fake.flushDeliveries();
+  const notes = fx.fake.deliveries.filter((d) => d.kind === "notification");
+  assertEquals(notes.map((d) => d.status), [202]);
+  assertEquals((await connectionRow(fx.db.sql, main)).seq, before.seq + 1);
+});
+
+Deno.test("a due Graph subscription is renewed with PATCH", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  const expires = fx.fake.subscriptions()[0].expirationDateTime;
+  await dueNow(fx.db.sql, row.id);
+  await clockPast(row.renewed_at!);
+  await fx.pass();
+  const renewed = only(await listConnectionChannels(fx.db.sql, main));
+  assertEquals([renewed.id, renewed.channel_id], [row.id, row.channel_id]);
+  assert(renewed.renewed_at!.getTime() > row.renewed_at!.getTime());
+  assert(renewed.next_work_at!.getTime() > Date.now() + 60 * MINUTE);
+  assert(fx.fake.subscriptions()[0].expirationDateTime !== expires);
+});
+
+Deno.test("reauthorizationRequired leads to a renewal of the Graph subscription", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  await clockPast(row.renewed_at!);
+  fx.fake.emitLifecycle(row.channel_id!, "reauthorizationRequired");
+  await fx.fake.flushDeliveries();
+  const marked = only(await listConnectionChannels(fx.db.sql, main));
+  assert(marked.next_work_at!.getTime() <= Date.now(), "renewal due now");
+  await fx.pass();
+  const renewed = only(await listConnectionChannels(fx.db.sql, main));
+  assert(renewed.renewed_at!.getTime() > row.renewed_at!.getTime());
+});
+
+Deno.test("a missed lifecycle event from Graph requests a full sync", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  await fx.db.sql`update external_calendar_connections set sync_cursor = '{"position":1}'
+    where id = ${main}`;
+  const before = await connectionRow(fx.db.sql, main);
+  fx.fake.emitLifecycle(row.channel_id!, "missed");
+  await fx.fake.flushDeliveries();
+  const after = await connectionRow(fx.db.sql, main);
+  assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
+});
+
+Deno.test("subscriptionRemoved leads to a new Graph subscription and a sync", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  const before = await connectionRow(fx.db.sql, main);
+  fx.fake.emitLifecycle(row.channel_id!, "subscriptionRemoved");
+  await fx.fake.flushDeliveries();
+  assertEquals(only(await listConnectionChannels(fx.db.sql, main)).status, "removed");
+  await fx.pass();
+  const fresh = only(await listConnectionChannels(fx.db.sql, main));
+  assertEquals(fresh.status, "active");
+  assertEquals(fresh.channel_id, only(fx.fake.subscriptions()).id);
+  assert(fresh.channel_id !== row.channel_id);
+  assertEquals((await connectionRow(fx.db.sql, main)).seq, before.seq + 1);
+});
+
+Deno.test("a subscription Graph forgot is recreated on renewal (404)", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  const response = await fetch(`${fx.fake.baseUrl}/subscriptions/${row.channel_id}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${fx.fake.issueAccessToken()}` },
   });
-  const db = await createMigratedDatabase("channels_microsoft");
-  const metrics = createMetrics();
-  const app = createApp({
-    metrics,
-    readiness: () => Promise.resolve({ ready: true }),
-    maxBodyBytes: 1_048_576,
-    routes: (app) => mountWebhooks(app, { sql: () => db.sql, metrics, deadlineMs: 2_500 }),
+  assertEquals(response.status, 204);
+  await response.body?.cancel();
+  await dueNow(fx.db.sql, row.id);
+  await fx.pass();
+  const fresh = only(await listConnectionChannels(fx.db.sql, main));
+  assertEquals(fresh.channel_id, only(fx.fake.subscriptions()).id);
+  assert(fresh.id !== row.id);
+});
+
+Deno.test("a throttled Graph renewal waits at least Retry-After and is counted", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  fx.fake.setFault({ kind: "status", status: 429, retryAfter: "900" }, {
+    target: "push",
+    times: 1,
   });
-  const server = await serveApp(app);
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    CALSYNC_PUBLIC_URL: `${server.url}/`,
-    MICROSOFT_GRAPH_BASE_URL: graph.baseUrl,
-    MICROSOFT_TOKEN_URL: graph.tokenUrl,
-    SYNC_HTTP_TIMEOUT_MS: "2000",
-    SYNC_BACKOFF_BASE_MS: "60000",
-    SYNC_BACKOFF_MAX_MS: "600000",
-  });
-  const deps: ChannelDeps = createChannelDeps(config, db.sql, metrics, { replicaId: "test" });
-  const signal = new AbortController().signal;
-  const provider = await insertProvider(db.sql, {
-    kind: "microsoft",
-    name: "m",
-    allowlisted: true,
-  });
-  const { id: main } = await insertConnection(db.sql, {
-    providerId: provider.id,
-    externalCalendarId: "primary",
-    refreshToken: REFRESH_TOKEN,
-    accountLabel: null,
-  });
+  await dueNow(fx.db.sql, row.id);
+  await fx.pass();
+  const failed = only(await listConnectionChannels(fx.db.sql, main));
+  assertEquals([failed.status, failed.error_count], ["active", 1]);
+  assert(failed.next_work_at!.getTime() >= Date.now() + 890_000);
+  const counted = (await fx.server.metrics.syncFailures.get()).values.find((v) =>
+    v.labels.provider === "microsoft" && v.labels.reason === "rate_limited"
+  );
+  assertEquals(counted?.value, 1);
+});
 
-  try {
-    let row: ChannelRow;
+Deno.test("connections remove deletes the Graph subscription first", async () => {
+  await using fx = await graphSubscriptions();
+  const { main } = await subscribed(fx);
+  await removeConnection(fx, main);
+  assertEquals((await listConnectionChannels(fx.db.sql, main)).length, 0);
+});
 
-    await t.step("a pass creates a subscription through the validation handshake", async () => {
-      const before = await connectionRow(db.sql, main);
-      assertEquals(await runChannelMaintenance(deps, signal), { connections: 1 });
-      row = only(await listConnectionChannels(db.sql, main));
-      const remote = only(graph.subscriptions());
-      assertEquals([row.status, row.channel_id], ["active", remote.id]);
-      assertEquals(remote.clientState, row.secret);
-      assertEquals(remote.resource, "me/events");
-      assertEquals(remote.changeType, "created,updated,deleted");
-      assertEquals(remote.notificationUrl, `${server.url}/webhooks/microsoft`);
-      assertEquals(remote.lifecycleNotificationUrl, `${server.url}/webhooks/microsoft`);
-      const validations = graph.deliveries.filter((d) => d.kind === "validation");
-      assertEquals(validations.map((d) => d.status), [200, 200]);
-      assert(row.expires_at!.getTime() <= Date.now() + 4_230 * MINUTE);
-      const after = await connectionRow(db.sql, main);
-      assertEquals(after.seq, before.seq + 1);
-      // Graph rotated the refresh token; the pass held the lease, so the new one was stored.
-      assert(after.refresh_token !== REFRESH_TOKEN, "rotated refresh token stored");
-      assert(graph.currentRefreshTokens().includes(after.refresh_token));
-    });
+Deno.test("no log line carries a Graph clientState", async () => {
+  await using fx = await graphSubscriptions();
+  const { main, row } = await subscribed(fx);
+  fx.fake.putEvent("primary", { subject: "Planning" });
+  fx.fake.emitLifecycle(row.channel_id!, "reauthorizationRequired");
+  fx.fake.emitLifecycle(row.channel_id!, "missed");
+  await fx.fake.flushDeliveries();
+  await fx.pass(); // Renewed.
+  fx.fake.emitLifecycle(row.channel_id!, "subscriptionRemoved");
+  await fx.fake.flushDeliveries();
+  await fx.pass(); // Subscribed anew.
+  const fresh = only(await listConnectionChannels(fx.db.sql, main));
+  assert(fresh.secret !== row.secret, "a new subscription has a new clientState");
+  await removeConnection(fx, main);
 
-    await t.step("a change notification from Graph requests a sync", async () => {
-      const before = await connectionRow(db.sql, main);
-      graph.putEvent("primary", { subject: "Planning" });
-      await graph.flushDeliveries();
-      const notes = graph.deliveries.filter((d) => d.kind === "notification");
-      assertEquals(notes.map((d) => d.status), [202]);
-      assertEquals((await connectionRow(db.sql, main)).seq, before.seq + 1);
-    });
-
-    await t.step("a due subscription is renewed with PATCH", async () => {
-      const expires = graph.subscriptions()[0].expirationDateTime;
-      await dueNow(db.sql, row.id);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      await runChannelMaintenance(deps, signal);
-      const renewed = only(await listConnectionChannels(db.sql, main));
-      assertEquals([renewed.id, renewed.channel_id], [row.id, row.channel_id]);
-      assert(renewed.renewed_at!.getTime() > row.renewed_at!.getTime());
-      assert(renewed.next_work_at!.getTime() > Date.now() + 60 * MINUTE);
-      assert(graph.subscriptions()[0].expirationDateTime !== expires);
-      row = renewed;
-    });
-
-    await t.step("reauthorizationRequired leads to a renewal", async () => {
-      graph.emitLifecycle(row.channel_id!, "reauthorizationRequired");
-      await graph.flushDeliveries();
-      const marked = only(await listConnectionChannels(db.sql, main));
-      assert(marked.next_work_at!.getTime() <= Date.now(), "renewal due now");
-      await runChannelMaintenance(deps, signal);
-      const renewed = only(await listConnectionChannels(db.sql, main));
-      assert(renewed.renewed_at!.getTime() > row.renewed_at!.getTime());
-      row = renewed;
-    });
-
-    await t.step("missed requests a full sync", async () => {
-      await db.sql`update external_calendar_connections set sync_cursor = '{"position":1}'
-        where id = ${main}`;
-      const before = await connectionRow(db.sql, main);
-      graph.emitLifecycle(row.channel_id!, "missed");
-      await graph.flushDeliveries();
-      const after = await connectionRow(db.sql, main);
-      assertEquals([after.seq, after.full_seq], [before.seq + 1, before.seq + 1]);
-    });
-
-    await t.step("subscriptionRemoved leads to a new subscription and a sync", async () => {
-      const before = await connectionRow(db.sql, main);
-      graph.emitLifecycle(row.channel_id!, "subscriptionRemoved");
-      await graph.flushDeliveries();
-      assertEquals(only(await listConnectionChannels(db.sql, main)).status, "removed");
-      await runChannelMaintenance(deps, signal);
-      const fresh = only(await listConnectionChannels(db.sql, main));
-      assertEquals(fresh.status, "active");
-      assertEquals(fresh.channel_id, only(graph.subscriptions()).id);
-      assert(fresh.channel_id !== row.channel_id);
-      assertEquals((await connectionRow(db.sql, main)).seq, before.seq + 1);
-      row = fresh;
-    });
-
-    await t.step("a subscription Graph forgot is recreated on renewal (404)", async () => {
-      const response = await fetch(`${graph.baseUrl}/subscriptions/${row.channel_id}`, {
-        method: "DELETE",
-        headers: { authorization: `Bearer ${graph.issueAccessToken()}` },
-      });
-      assertEquals(response.status, 204);
-      await response.body?.cancel();
-      await dueNow(db.sql, row.id);
-      await runChannelMaintenance(deps, signal);
-      const fresh = only(await listConnectionChannels(db.sql, main));
-      assertEquals(fresh.channel_id, only(graph.subscriptions()).id);
-      assert(fresh.id !== row.id);
-      row = fresh;
-    });
-
-    await t.step("a throttled renewal waits at least Retry-After and is counted", async () => {
-      graph.setFault({ kind: "status", status: 429, retryAfter: "900" }, {
-        target: "push",
-        times: 1,
-      });
-      await dueNow(db.sql, row.id);
-      await runChannelMaintenance(deps, signal);
-      const failed = only(await listConnectionChannels(db.sql, main));
-      assertEquals([failed.status, failed.error_count], ["active", 1]);
-      assert(failed.next_work_at!.getTime() >= Date.now() + 890_000);
-      const counted = (await metrics.syncFailures.get()).values.find((v) =>
-        v.labels.provider === "microsoft" && v.labels.reason === "rate_limited"
-      );
-      assertEquals(counted?.value, 1);
-    });
-
-    await t.step("connections remove deletes the subscription first", async () => {
-      await runCommand(config, ["connections", "remove"], { connection: main }, { out: () => {} });
-      await waitFor(() => graph.subscriptions().length === 0, { what: "subscription deleted" });
-      assertEquals((await listConnectionChannels(db.sql, main)).length, 0);
-    });
-
-    await t.step("no log line carries a clientState", () => {
-      assert(logLines.length > 0);
-      for (const line of logLines) assert(!line.includes(row.secret), `clientState in: ${line}`);
-    });
-  } finally {
-    await server.close();
-    await graph.close();
-    await db.close();
-    await teardownLogging();
+  assert(fx.logLines.length > 0);
+  for (const line of fx.logLines) {
+    for (const secret of [row.secret, fresh.secret]) {
+      assert(!line.includes(secret), `clientState in: ${line}`);
+    }
   }
 });
+
+/** Runs `calsync connections remove` and waits for Graph to have no subscription left. */
+async function removeConnection(fx: ChannelFixture<FakeMicrosoft>, connectionId: string) {
+  await runCommand(fx.config, ["connections", "remove"], { connection: connectionId }, {
+    out: () => {},
+  });
+  await waitFor(() => fx.fake.subscriptions().length === 0, { what: "subscription deleted" });
+}
