@@ -1,74 +1,30 @@
 import { openSql, type Sql } from "../../src/storage/client.ts";
-import { insertConnection } from "../../src/storage/connections.ts";
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
 import { insertChannel } from "../../src/storage/webhook_channels.ts";
 import type { Metrics } from "../../src/metrics/metrics.ts";
 import { createDeliverer } from "../../testkit/fake_delivery.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
-import { captureLogs } from "../support/log_capture.ts";
-import { serveWebhooks, type WebhookServer } from "../support/webhook_server.ts";
-import {
-  insertActiveChannel,
-  listenForSyncRequests,
-  unreachableDatabase,
-} from "../support/webhook_database.ts";
+import { serveWebhooks } from "../support/webhook_server.ts";
+import { unreachableDatabase } from "../support/unreachable_database.ts";
+import { type WebhookFixture, webhookFixture } from "../support/webhook_fixture.ts";
 
 const SECRET = "gT3b8WmZr0qk5Yc1XvJ2nQ7sLdP4eHaU9fKoBiCyN6w";
 const RESOURCE_ID = "ret08u3rv24htgh289g";
 
-/** One Google connection with an active channel, served by the webhook endpoints. */
-type GoogleWebhook = {
-  db: MigratedDatabase;
-  server: WebhookServer;
-  connectionId: string;
-  channelId: string;
-  /** Connection ids NOTIFYed for a sync. */
-  syncs: string[];
-  logLines: string[];
-  /** What the endpoints use as their database from now on (null: not open). */
-  useDatabase(sql: Sql | null): void;
-  [Symbol.asyncDispose](): Promise<void>;
-};
+/** The webhook endpoints and one Google connection with an active channel. */
+type GoogleWebhook = WebhookFixture & { connectionId: string; channelId: string };
 
 async function googleWebhook(): Promise<GoogleWebhook> {
   await using stack = new AsyncDisposableStack();
-  const logs = stack.use(await captureLogs("debug"));
-  const db = stack.use(await createMigratedDatabase("webhook_google"));
-  const provider = await insertProvider(db.sql, {
-    kind: "google",
-    name: "google",
-    allowlisted: true,
-  });
-  const { id: connectionId } = await insertConnection(db.sql, {
-    providerId: provider.id,
-    externalCalendarId: "my_calendar@gmail.com",
+  const fx = stack.use(await webhookFixture("google"));
+  const { id, channelId } = await fx.listeningConnection({
+    calendar: "my_calendar@gmail.com",
     refreshToken: "1//refresh",
-    accountLabel: null,
-  });
-  const channelId = crypto.randomUUID();
-  await insertActiveChannel(db.sql, {
-    connectionId,
-    provider: "google",
-    channelId,
     secret: SECRET,
     resourceId: RESOURCE_ID,
   });
-  const syncs = stack.use(await listenForSyncRequests(db.sql));
-  let current: Sql | null = db.sql;
-  const server = stack.use(await serveWebhooks(() => current));
-  const owned = stack.move();
-  return {
-    db,
-    server,
-    connectionId,
-    channelId,
-    syncs: syncs.received,
-    logLines: logs.lines,
-    useDatabase: (sql) => void (current = sql),
-    [Symbol.asyncDispose]: () => owned.disposeAsync(),
-  };
+  stack.move();
+  return { ...fx, connectionId: id, channelId };
 }
 
 /** The headers of the push guide's example notification (wire formats §2.2). */

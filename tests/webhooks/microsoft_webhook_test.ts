@@ -1,16 +1,8 @@
 import type { Sql } from "../../src/storage/client.ts";
-import { insertConnection } from "../../src/storage/connections.ts";
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
 import { MAX_VALIDATION_TOKEN_CHARS } from "../../src/webhooks/microsoft_webhook.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
-import { captureLogs } from "../support/log_capture.ts";
-import { serveWebhooks, type WebhookServer } from "../support/webhook_server.ts";
-import {
-  insertActiveChannel,
-  listenForSyncRequests,
-  unreachableDatabase,
-} from "../support/webhook_database.ts";
+import { unreachableDatabase } from "../support/unreachable_database.ts";
+import { type WebhookFixture, webhookFixture } from "../support/webhook_fixture.ts";
 
 const CLIENT_STATE = "Jq2c9Xw4Lr7Tz1Vb5Nm8Kp3Gs6Hd0Fa_Ye-Uo2Ri4Ec";
 const USER = "8ee44408-0679-472c-bc2a-692812af3437";
@@ -19,57 +11,14 @@ const TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95";
 /** A connection with an active Graph subscription. */
 type Subscribed = { id: string; subscriptionId: string; rowId: string };
 
-/** A Graph provider in a database of its own, served by the webhook endpoints. */
-type GraphWebhook = {
-  db: MigratedDatabase;
-  server: WebhookServer;
-  /** Adds a connection to `calendar` with an active subscription, no channel work due. */
-  subscribed(calendar: string): Promise<Subscribed>;
-  /** Connection ids NOTIFYed for a sync. */
-  syncs: string[];
-  logLines: string[];
-  /** What the endpoints use as their database from now on (null: not open). */
-  useDatabase(sql: Sql | null): void;
-  [Symbol.asyncDispose](): Promise<void>;
-};
-
-async function graphWebhook(): Promise<GraphWebhook> {
-  await using stack = new AsyncDisposableStack();
-  const logs = stack.use(await captureLogs("debug"));
-  const db = stack.use(await createMigratedDatabase("webhook_microsoft"));
-  const provider = await insertProvider(db.sql, {
-    kind: "microsoft",
-    name: "graph",
-    allowlisted: true,
+/** Adds a connection to `calendar` with an active Graph subscription, no channel work due. */
+async function subscribed(fx: WebhookFixture, calendar: string): Promise<Subscribed> {
+  const { id, channelId, rowId } = await fx.listeningConnection({
+    calendar,
+    refreshToken: "M.R3_BAY.refresh",
+    secret: CLIENT_STATE,
   });
-  const syncs = stack.use(await listenForSyncRequests(db.sql));
-  let current: Sql | null = db.sql;
-  const server = stack.use(await serveWebhooks(() => current));
-  const owned = stack.move();
-  return {
-    db,
-    server,
-    async subscribed(calendar) {
-      const { id } = await insertConnection(db.sql, {
-        providerId: provider.id,
-        externalCalendarId: calendar,
-        refreshToken: "M.R3_BAY.refresh",
-        accountLabel: null,
-      });
-      const subscriptionId = crypto.randomUUID();
-      const rowId = await insertActiveChannel(db.sql, {
-        connectionId: id,
-        provider: "microsoft",
-        channelId: subscriptionId,
-        secret: CLIENT_STATE,
-      });
-      return { id, subscriptionId, rowId };
-    },
-    syncs: syncs.received,
-    logLines: logs.lines,
-    useDatabase: (sql) => void (current = sql),
-    [Symbol.asyncDispose]: () => owned.disposeAsync(),
-  };
+  return { id, subscriptionId: channelId, rowId };
 }
 
 /** A change notification shaped like wire formats §4.3 (the event variant). */
@@ -144,7 +93,7 @@ async function connectionState(sql: Sql, connectionId: string) {
 }
 
 Deno.test("the Graph validation handshake echoes the decoded token as text/plain", async () => {
-  await using fx = await graphWebhook();
+  await using fx = await webhookFixture("microsoft");
   fx.useDatabase(null); // Answered without the database, which may not even be open.
   const token =
     "Validation: Testing client application reachability for subscription Request-Id: " +
@@ -160,7 +109,7 @@ Deno.test("the Graph validation handshake echoes the decoded token as text/plain
 });
 
 Deno.test("an empty or overlong Graph validation token is refused", async () => {
-  await using fx = await graphWebhook();
+  await using fx = await webhookFixture("microsoft");
   for (const token of ["", "x".repeat(MAX_VALIDATION_TOKEN_CHARS + 1)]) {
     const response = await fetch(`${fx.server.url}/webhooks/microsoft?validationToken=${token}`, {
       method: "POST",
@@ -172,8 +121,8 @@ Deno.test("an empty or overlong Graph validation token is refused", async () => 
 });
 
 Deno.test("a Graph change notification is recorded and answered 202", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
   // An idle connection is NOTIFYed; one already due is left to the scheduler.
   await fx.db.sql`update external_calendar_connections set sync_needed = false
     where id = ${first.id}`;
@@ -187,8 +136,8 @@ Deno.test("a Graph change notification is recorded and answered 202", async () =
 });
 
 Deno.test("a duplicate Graph change notification gets 202 and changes nothing", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
   const body = { value: [change(first.subscriptionId)] };
   assertEquals((await deliver(fx.server.url, body)).json.accepted, 1);
   const before = await connectionState(fx.db.sql, first.id);
@@ -199,9 +148,9 @@ Deno.test("a duplicate Graph change notification gets 202 and changes nothing", 
 });
 
 Deno.test("a Graph batch across subscriptions is recorded in one go", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
-  const second = await fx.subscribed("team");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
+  const second = await subscribed(fx, "team");
   const a = await connectionState(fx.db.sql, first.id);
   const b = await connectionState(fx.db.sql, second.id);
   const response = await deliver(fx.server.url, {
@@ -223,8 +172,8 @@ Deno.test("a Graph batch across subscriptions is recorded in one go", async () =
 });
 
 Deno.test("the same Graph batch from 30 concurrent clients bumps once", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
   const before = await connectionState(fx.db.sql, first.id);
   const body = { value: [change(first.subscriptionId, { etag: 'W/"concurrent"' })] };
   const responses = await Promise.all(
@@ -237,8 +186,8 @@ Deno.test("the same Graph batch from 30 concurrent clients bumps once", async ()
 });
 
 Deno.test("a forged Graph clientState is rejected with no side effects", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
   const before = await connectionState(fx.db.sql, first.id);
   const forged = await deliver(fx.server.url, {
     value: [change(first.subscriptionId, { etag: 'W/"f"', clientState: "forged-state" })],
@@ -258,7 +207,7 @@ Deno.test("a forged Graph clientState is rejected with no side effects", async (
 });
 
 Deno.test("Graph notifications for unknown subscriptions are ignored and counted", async () => {
-  await using fx = await graphWebhook();
+  await using fx = await webhookFixture("microsoft");
   const response = await deliver(fx.server.url, { value: [change(crypto.randomUUID())] });
   assertEquals(response.status, 202);
   assertEquals(response.json.ignored, 1);
@@ -270,8 +219,8 @@ Deno.test("Graph notifications for unknown subscriptions are ignored and counted
 });
 
 Deno.test("a missed lifecycle notification requests a full sync", async () => {
-  await using fx = await graphWebhook();
-  const second = await fx.subscribed("team");
+  await using fx = await webhookFixture("microsoft");
+  const second = await subscribed(fx, "team");
   await fx.db.sql`update external_calendar_connections set sync_cursor = '{"position":"x"}'
     where id = ${second.id}`;
   const before = await connectionState(fx.db.sql, second.id);
@@ -284,9 +233,9 @@ Deno.test("a missed lifecycle notification requests a full sync", async () => {
 });
 
 Deno.test("reauthorizationRequired and subscriptionRemoved schedule channel work", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
-  const second = await fx.subscribed("team");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
+  const second = await subscribed(fx, "team");
   await deliver(fx.server.url, {
     value: [
       lifecycle(first.subscriptionId, "reauthorizationRequired"),
@@ -302,8 +251,8 @@ Deno.test("reauthorizationRequired and subscriptionRemoved schedule channel work
 });
 
 Deno.test("bad input to the Graph endpoint gets a clear 4xx", async () => {
-  await using fx = await graphWebhook();
-  const first = await fx.subscribed("primary");
+  await using fx = await webhookFixture("microsoft");
+  const first = await subscribed(fx, "primary");
   const { url } = fx.server;
   const cases: [Promise<{ status: number; json: { error?: string } | null }>, number][] = [
     [deliver(url, null, { raw: "{not json" }), 400],
@@ -324,9 +273,9 @@ Deno.test("bad input to the Graph endpoint gets a clear 4xx", async () => {
 });
 
 Deno.test("database down: Graph gets 503 and nothing is recorded; the retry succeeds", async () => {
-  await using fx = await graphWebhook();
+  await using fx = await webhookFixture("microsoft");
   await using dead = unreachableDatabase();
-  const first = await fx.subscribed("primary");
+  const first = await subscribed(fx, "primary");
   const before = await connectionState(fx.db.sql, first.id);
   const body = { value: [change(first.subscriptionId, { etag: 'W/"outage"' })] };
   fx.useDatabase(dead.sql);
@@ -343,9 +292,9 @@ Deno.test("database down: Graph gets 503 and nothing is recorded; the retry succ
 });
 
 Deno.test("no log line carries a Graph clientState, genuine or forged", async () => {
-  await using fx = await graphWebhook();
+  await using fx = await webhookFixture("microsoft");
   await using dead = unreachableDatabase();
-  const first = await fx.subscribed("primary");
+  const first = await subscribed(fx, "primary");
   const forged = change(first.subscriptionId, { etag: 'W/"f"', clientState: "forged-state" });
   // One delivery of each outcome: accepted, duplicate, rejected, ignored, lifecycle, malformed.
   const bodies = [
