@@ -91,7 +91,8 @@ async function hangingDatabase() {
   });
   const sql = openSql(`postgres://postgres@127.0.0.1:${socket.addr.port}/x`, {
     max: 1,
-    connectTimeoutMs: 1_000,
+    // Far beyond the handler's deadline: only the deadline can end a request early.
+    connectTimeoutMs: 600_000,
   });
   stack.defer(() => sql.end({ timeout: 0 }));
   const owned = stack.move();
@@ -259,14 +260,12 @@ Deno.test("database down: Google gets 503 and nothing is recorded; the retry suc
 Deno.test("a database that hangs gets Google a 503 within the response deadline", async () => {
   await using hanging = await hangingDatabase();
   await using server = await serveWebhooks(() => hanging.sql, { deadlineMs: 300 });
-  const started = performance.now();
+  // The database never answers, so any answer at all is the deadline's doing.
   const response = await post(
     server.url,
     googleHeaders(crypto.randomUUID(), { "x-goog-message-number": "4001" }),
   );
-  const elapsed = performance.now() - started;
   assertEquals(response.status, 503);
-  assert(elapsed < 1_000, `answered after ${Math.round(elapsed)} ms`);
 });
 
 Deno.test("a notification Google retries while the endpoint is down is processed once after recovery", async () => {
