@@ -244,7 +244,8 @@ export function liveGoogleEvents(calendar: GoogleCalendar): GoogleEvent[] {
 
 /** Bulk-creates `count` events of about `bytesEach` JSON bytes, spread over a year of half hours. */
 export function seedGoogleEvents(calendar: GoogleCalendar, count: number, bytesEach = 1024): void {
-  const base = Math.floor(Date.now() / DAY) * DAY - 30 * DAY;
+  // From 29 days back: inside the default window (30 days back, 365 ahead) at any hour.
+  const base = Math.floor(Date.now() / DAY) * DAY - 29 * DAY;
   const now = new Date().toISOString();
   let padding = "";
   for (let i = 0; i < count; i++) {

@@ -228,7 +228,8 @@ export function liveGraphEvents(calendar: GraphCalendar, window?: GraphWindow): 
 
 /** Bulk-creates `count` events of about `bytesEach` JSON bytes, spread over a year of half hours. */
 export function seedGraphEvents(calendar: GraphCalendar, count: number, bytesEach = 1024): void {
-  const base = Math.floor(Date.now() / DAY) * DAY - 30 * DAY;
+  // From 29 days back: inside the default window (30 days back, 365 ahead) at any hour.
+  const base = Math.floor(Date.now() / DAY) * DAY - 29 * DAY;
   let template: GraphEvent | undefined;
   for (let i = 0; i < count; i++) {
     const startMs = base + (i % (365 * 48)) * 1_800_000;
