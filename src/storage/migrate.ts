@@ -20,6 +20,13 @@ export const NO_TRANSACTION_DIRECTIVE = "-- calsync:no-transaction";
 
 const log = logger("storage");
 
+const LOST_CONNECTION = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+]);
+
 /** A migration problem that must stop startup (for example an edited, already-applied file). */
 export { MigrationError };
 
@@ -154,6 +161,7 @@ async function takeSessionLock(reserved: Sql): Promise<void> {
 /** Applies a no-transaction migration on one reserved connection holding the session lock. */
 async function applyOutsideTransaction(sql: Sql, migration: Migration, result: MigrationResult) {
   const reserved = await sql.reserve();
+  let alive = true;
   try {
     await takeSessionLock(reserved);
     try {
@@ -167,6 +175,7 @@ async function applyOutsideTransaction(sql: Sql, migration: Migration, result: M
         try {
           rows = await reserved.unsafe(statement);
         } catch (error) {
+          alive = !LOST_CONNECTION.has(String((error as { code?: unknown }).code ?? ""));
           throw new MigrationError(
             `Cannot apply migration "${migration.name}": ${(error as Error).message}`,
             { cause: error },
@@ -185,7 +194,9 @@ async function applyOutsideTransaction(sql: Sql, migration: Migration, result: M
         log.info("Migration {migration} applied: {note}", { migration: migration.name, note });
       }
     } finally {
-      await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
+      // On a dead socket postgres.js throws outside any promise (porsager/postgres#1208); the
+      // server drops a session's locks when its connection goes, so there is nothing to undo.
+      if (alive) await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
     }
   } finally {
     reserved.release();
