@@ -24,6 +24,9 @@ const OPTIONS = {
   connection: { type: "string" },
   force: { type: "boolean" },
   full: { type: "boolean" },
+  from: { type: "string" },
+  to: { type: "string" },
+  zone: { type: "string" },
 } as const;
 
 const encoder = new TextEncoder();

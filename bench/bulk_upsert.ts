@@ -13,7 +13,12 @@ export type BulkMethod = "multi_row" | "unnest" | "copy";
 export const BULK_METHODS: readonly BulkMethod[] = ["multi_row", "unnest", "copy"];
 
 /** One event row ready to write; `raw` is already JSON text, as the ceiling skips serialising. */
-export type PreparedRow = Omit<MirroredEvent, "raw"> & { raw: string };
+export type PreparedRow =
+  & Pick<
+    MirroredEvent,
+    "externalEventId" | "etag" | "status" | "title" | "startsAt" | "endsAt" | "allDay"
+  >
+  & { providerUpdatedAt: string | null; raw: string };
 
 // Batch sizes that measured best for each method on our machines (see issue 6).
 const BATCH: Record<BulkMethod, number> = { multi_row: 1_000, unnest: 2_500, copy: 10_000 };

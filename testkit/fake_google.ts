@@ -14,6 +14,7 @@ import {
   createGoogleCalendar,
   deleteGoogleEvent,
   type GoogleCalendar,
+  googleCalendarView,
   type GoogleEvent,
   type GoogleEventInput,
   type GoogleListError,
@@ -60,6 +61,8 @@ export type FakeGoogle = FakeServerControls & {
   putEvent(calendarId: string, input?: GoogleEventInput): GoogleEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string): GoogleEvent[];
+  /** What the calendar shows in [from, to) (ISO instants): singles, instances, exceptions. */
+  calendarView(calendarId: string, from: string, to: string): GoogleEvent[];
   seedEvents(calendarId: string, count: number, options?: { bytesEach?: number }): void;
   invalidateSyncTokens(calendarId?: string): void;
   channels(): GoogleChannel[];
@@ -265,6 +268,12 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     const list = path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events$/);
     const watch = path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events\/watch$/);
     const stop = path === "/calendar/v3/channels/stop";
+    const single = request.method === "GET"
+      ? path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events\/([^/]+)$/)
+      : null;
+    if (single && single[2] !== "watch") {
+      return getEvent(request, decodeURIComponent(single[1]), decodeURIComponent(single[2]));
+    }
     const isList = list !== null && request.method === "GET";
     const isPush = request.method === "POST" && (watch !== null || stop);
     if (!isList && !isPush) return googleError({ status: 404, reason: "notFound" });
@@ -296,6 +305,18 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     }
     const result = listGoogleEvents(found, url.searchParams, ceiling);
     return "error" in result ? googleError(result.error) : jsonResponse(result.body);
+  }
+
+  /** events.get: one event (a series master, usually); 404 once deleted. */
+  async function getEvent(request: Request, calendarId: string, id: string): Promise<Response> {
+    const fault = host.takeFault("api", (f) => f.kind !== "invalid_grant" && f.kind !== "gone");
+    if (fault) return await faultResponse(fault, "api");
+    if (tokens.checkBearer(request.headers.get("authorization")) !== "valid") {
+      return googleError({ status: 401, reason: "authError" });
+    }
+    const stored = calendars.get(calendarId)?.events.get(id);
+    if (!stored || stored.deleted) return googleError({ status: 404, reason: "notFound" });
+    return jsonResponse(structuredClone(stored.event));
   }
 
   const host = startFakeHost(handle, { port: options.port });
@@ -334,6 +355,10 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     },
     liveEvents: (calendarId) =>
       calendars.has(calendarId) ? liveGoogleEvents(calendar(calendarId)) : [],
+    calendarView: (calendarId, from, to) =>
+      calendars.has(calendarId)
+        ? googleCalendarView(calendar(calendarId), Date.parse(from), Date.parse(to))
+        : [],
     seedEvents(calendarId, count, seedOptions = {}) {
       seedGoogleEvents(calendar(calendarId), count, seedOptions.bytesEach);
     },

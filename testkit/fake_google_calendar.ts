@@ -4,6 +4,13 @@
  */
 import { z } from "zod";
 import { decodeOpaque, encodeOpaque, randomChars } from "./fake_tokens.ts";
+import {
+  expandRecurrence,
+  instanceSuffix,
+  type Occurrence,
+  type SeriesStart,
+  zonedDateTime,
+} from "./fake_recurrence.ts";
 
 /** Google `EventDateTime`: `date` for all-day events, else `dateTime` with an offset. */
 export type GoogleEventDateTime = { date?: string; dateTime?: string; timeZone?: string };
@@ -92,6 +99,7 @@ const pageCursor = z.object({
   n: z.number(),
   s: z.number(),
   a: z.number(),
+  i: z.number().optional(),
 });
 
 /** Creates an empty calendar. */
@@ -178,13 +186,44 @@ export function putGoogleEvent(calendar: GoogleCalendar, input: GoogleEventInput
     } as GoogleEvent;
   }
   const startMs = toMs(event.start ?? {}, "start");
-  const endMs = toMs(event.end ?? {}, "end");
+  // A series reaches as far as its rule does; expansion decides which instances show.
+  const endMs = Array.isArray(event.recurrence) ? Infinity : toMs(event.end ?? {}, "end");
   const ord = existing?.ord ?? calendar.nextOrd++;
+  const before = existing && !existing.deleted && Array.isArray(existing.event.recurrence)
+    ? expandGoogleSeries(calendar, existing.event, { fromMs: -Infinity, untilMs: Infinity })
+    : [];
   calendar.events.set(
     id,
     touch(calendar, { event, ord, deleted: false, startMs, endMs, updatedMs: 0 }),
   );
+  cancelDroppedInstances(calendar, before, event);
   return structuredClone(event);
+}
+
+/**
+ * A changed rule (a series ended "this and following", an EXDATE) leaves the instances it no
+ * longer makes behind as cancelled instances, which incremental syncs report.
+ */
+function cancelDroppedInstances(
+  calendar: GoogleCalendar,
+  before: { event: GoogleEvent; startMs: number; endMs: number }[],
+  master: GoogleEvent,
+): void {
+  if (before.length === 0) return;
+  const after = Array.isArray(master.recurrence)
+    ? new Set(
+      expandGoogleSeries(calendar, master, { fromMs: -Infinity, untilMs: Infinity }).map((i) =>
+        i.event.id
+      ),
+    )
+    : new Set<string>();
+  for (const instance of before) {
+    if (after.has(instance.event.id)) continue;
+    const event = { ...instance.event, status: "cancelled" as const };
+    const ord = calendar.nextOrd++;
+    const stored = { event, ord, deleted: true, startMs: instance.startMs, endMs: instance.endMs };
+    calendar.events.set(event.id, touch(calendar, { ...stored, updatedMs: 0 }));
+  }
 }
 
 /** Deletes an event (it becomes a tombstone for incremental sync); false if it was not live. */
@@ -205,7 +244,8 @@ export function liveGoogleEvents(calendar: GoogleCalendar): GoogleEvent[] {
 
 /** Bulk-creates `count` events of about `bytesEach` JSON bytes, spread over a year of half hours. */
 export function seedGoogleEvents(calendar: GoogleCalendar, count: number, bytesEach = 1024): void {
-  const base = Math.floor(Date.now() / DAY) * DAY - 30 * DAY;
+  // From 29 days back: inside the default window (30 days back, 365 ahead) at any hour.
+  const base = Math.floor(Date.now() / DAY) * DAY - 29 * DAY;
   const now = new Date().toISOString();
   let padding = "";
   for (let i = 0; i < count; i++) {
@@ -241,7 +281,124 @@ export function seedGoogleEvents(calendar: GoogleCalendar, count: number, bytesE
 }
 
 function tombstone(event: GoogleEvent): GoogleEvent {
-  return { kind: "calendar#event", etag: event.etag, id: event.id, status: "cancelled" };
+  const minimal: GoogleEvent = {
+    kind: "calendar#event",
+    etag: event.etag,
+    id: event.id,
+    status: "cancelled",
+  };
+  // Cancelled instances keep what identifies them (§1.2).
+  if (event.recurringEventId) {
+    minimal.recurringEventId = event.recurringEventId;
+    minimal.originalStartTime = event.originalStartTime;
+  }
+  return minimal;
+}
+
+// How far an endless series is expanded when the request sets no timeMax.
+const EXPANSION_HORIZON_MS = 730 * DAY;
+
+function seriesStart(event: GoogleEvent): SeriesStart {
+  const start = event.start ?? {};
+  if (start.date) return { date: start.date };
+  const zone = start.timeZone ?? "UTC";
+  const ms = Date.parse(start.dateTime ?? "");
+  return { local: zonedDateTime(ms, zone).slice(0, 19), zone };
+}
+
+function instanceTimes(
+  master: GoogleEvent,
+  occurrence: Occurrence,
+): { start: GoogleEventDateTime; end: GoogleEventDateTime; startMs: number; endMs: number } {
+  const start = master.start ?? {};
+  const end = master.end ?? {};
+  if (occurrence.date !== undefined) {
+    const days = Math.round((toMs(end, "end") - toMs(start, "start")) / DAY);
+    const startMs = Date.parse(`${occurrence.date}T00:00:00Z`);
+    const endDate = new Date(startMs + days * DAY).toISOString().slice(0, 10);
+    return {
+      start: { date: occurrence.date },
+      end: { date: endDate },
+      startMs,
+      endMs: startMs + days * DAY,
+    };
+  }
+  const zone = start.timeZone ?? "UTC";
+  const duration = toMs(end, "end") - toMs(start, "start");
+  const startMs = occurrence.instantMs ?? 0;
+  return {
+    start: { dateTime: zonedDateTime(startMs, zone), timeZone: zone },
+    end: { dateTime: zonedDateTime(startMs + duration, end.timeZone ?? zone), timeZone: zone },
+    startMs,
+    endMs: startMs + duration,
+  };
+}
+
+/**
+ * The instances of a series master that start before `untilMs`, as `singleEvents=true` lists
+ * them: id `{masterId}_{YYYYMMDDTHHMMSSZ}`, `recurringEventId`, `originalStartTime`. Instances
+ * with their own stored copy (exceptions, cancellations) are left to that copy.
+ */
+export function expandGoogleSeries(
+  calendar: GoogleCalendar,
+  master: GoogleEvent,
+  range: { fromMs: number; untilMs: number },
+): { event: GoogleEvent; startMs: number; endMs: number }[] {
+  const recurrence = Array.isArray(master.recurrence) ? master.recurrence as string[] : [];
+  const out: { event: GoogleEvent; startMs: number; endMs: number }[] = [];
+  const start = seriesStart(master);
+  // Instances starting up to a day before the range can still overlap it.
+  const occurrences = expandRecurrence(recurrence, start, range.untilMs, {
+    fromMs: range.fromMs - DAY,
+  });
+  for (const occurrence of occurrences) {
+    const id = `${master.id}_${instanceSuffix(occurrence)}`;
+    if (calendar.events.has(id)) continue;
+    const times = instanceTimes(master, occurrence);
+    const { recurrence: _rule, ...fields } = master;
+    out.push({
+      event: {
+        ...structuredClone(fields),
+        id,
+        recurringEventId: master.id,
+        originalStartTime: times.start,
+        start: times.start,
+        end: times.end,
+        htmlLink: `${master.htmlLink ?? ""}_${instanceSuffix(occurrence)}`,
+      } as GoogleEvent,
+      startMs: times.startMs,
+      endMs: times.endMs,
+    });
+  }
+  return out;
+}
+
+/** What Google Calendar shows in [fromMs, toMs): singles, instances, exceptions; no cancelled. */
+export function googleCalendarView(
+  calendar: GoogleCalendar,
+  fromMs: number,
+  toMs: number,
+): GoogleEvent[] {
+  const out: GoogleEvent[] = [];
+  for (const stored of calendar.events.values()) {
+    if (stored.deleted || stored.event.status === "cancelled") continue;
+    if (Array.isArray(stored.event.recurrence)) {
+      const master = calendar.events.get(stored.event.id);
+      if (!master) continue;
+      for (
+        const instance of expandGoogleSeries(calendar, stored.event, { fromMs, untilMs: toMs })
+      ) {
+        if (instance.startMs < toMs && instance.endMs > fromMs) out.push(instance.event);
+      }
+      continue;
+    }
+    const parent = stored.event.recurringEventId
+      ? calendar.events.get(stored.event.recurringEventId as string)
+      : undefined;
+    if (parent && (parent.deleted || parent.event.status === "cancelled")) continue;
+    if (stored.startMs < toMs && stored.endMs > fromMs) out.push(structuredClone(stored.event));
+  }
+  return out;
 }
 
 function listError(status: number, reason: string, message?: string): { error: GoogleListError } {
@@ -299,6 +456,7 @@ export function listGoogleEvents(
   }
   let snapshot = calendar.clock;
   let after = 0;
+  let afterIndex = Infinity;
   const pageToken = query.get("pageToken");
   if (pageToken !== null) {
     const page = pageCursor.safeParse(decodeOpaque("C", pageToken));
@@ -312,11 +470,36 @@ export function listGoogleEvents(
     }
     snapshot = page.data.s;
     after = page.data.a;
+    afterIndex = page.data.i ?? Infinity;
   }
 
   const showDeleted = query.get("showDeleted") === "true";
   const q = query.get("q")?.toLowerCase();
   const iCalUID = query.get("iCalUID");
+  const expandUntil = Number.isFinite(timeMax) ? timeMax : Date.now() + EXPANSION_HORIZON_MS;
+  /** Every item one stored event contributes: itself, or its instances with singleEvents. */
+  function renderAll(stored: StoredEvent): GoogleEvent[] {
+    if (!singleEvents || !Array.isArray(stored.event.recurrence)) {
+      const item = render(stored);
+      return item ? [item] : [];
+    }
+    const instances = expandGoogleSeries(calendar, stored.event, {
+      fromMs: Number.isFinite(timeMin) ? timeMin : Date.now() - EXPANSION_HORIZON_MS,
+      untilMs: expandUntil,
+    });
+    if (since !== null) {
+      if (stored.changeSeq <= since) return [];
+      if (stored.deleted || stored.event.status === "cancelled") {
+        // A deleted series: its instances are cancelled, and so is the series itself.
+        return [...instances.map((i) => tombstone(i.event)), tombstone(stored.event)];
+      }
+      return instances.map((i) => i.event);
+    }
+    if (stored.deleted || stored.event.status === "cancelled") return [];
+    return instances
+      .filter((i) => i.endMs > timeMin && i.startMs < timeMax)
+      .map((i) => i.event);
+  }
   function render(stored: StoredEvent): GoogleEvent | null {
     const cancelled = stored.deleted || stored.event.status === "cancelled";
     // Deleted events only guarantee `id`; details of cancelled ones need showDeleted (§1.2).
@@ -341,30 +524,32 @@ export function listGoogleEvents(
   const items: GoogleEvent[] = [];
   let more = false;
   let nextAfter = after;
+  let nextIndex = afterIndex;
   if (orderBy !== null) {
     // Ordered listings never yield a sync token, so a plain offset is a safe cursor here.
     const key = (s: StoredEvent) => orderBy === "updated" ? s.updatedMs : s.startMs;
     const all = [...calendar.events.values()]
-      .flatMap((stored) => {
-        const item = render(stored);
-        return item ? [{ stored, item }] : [];
-      })
+      .flatMap((stored) => renderAll(stored).map((item) => ({ stored, item })))
       .sort((x, y) => key(x.stored) - key(y.stored) || x.stored.ord - y.stored.ord);
     for (const { item } of all.slice(after, after + pageSize)) items.push(item);
     more = after + pageSize < all.length;
     nextAfter = after + items.length;
   } else {
-    // Events keep their creation ordinal, so paging by ordinal never skips one created mid-sync.
-    for (const stored of calendar.events.values()) {
-      if (stored.ord <= after) continue;
-      const item = render(stored);
-      if (!item) continue;
-      if (items.length === pageSize) {
-        more = true;
-        break;
+    // Events keep their creation ordinal, so paging by ordinal never skips one created mid-sync;
+    // a series' instances are numbered within it, so a page may end half-way through one.
+    outer: for (const stored of calendar.events.values()) {
+      if (stored.ord < after || (stored.ord === after && afterIndex === Infinity)) continue;
+      const rendered = renderAll(stored);
+      for (let index = 0; index < rendered.length; index++) {
+        if (stored.ord === after && index <= afterIndex) continue;
+        if (items.length === pageSize) {
+          more = true;
+          break outer;
+        }
+        items.push(rendered[index]);
+        nextAfter = stored.ord;
+        nextIndex = index === rendered.length - 1 ? Infinity : index;
       }
-      items.push(item);
-      nextAfter = stored.ord;
     }
   }
 
@@ -380,7 +565,15 @@ export function listGoogleEvents(
   const mode = since === null ? "full" : "inc";
   const base = { c: calendar.id, e: calendar.epoch };
   if (more) {
-    const page = { k: "p", ...base, m: mode, n: since ?? 0, s: snapshot, a: nextAfter };
+    const page = {
+      k: "p",
+      ...base,
+      m: mode,
+      n: since ?? 0,
+      s: snapshot,
+      a: nextAfter,
+      ...(Number.isFinite(nextIndex) ? { i: nextIndex } : {}),
+    };
     body.nextPageToken = encodeOpaque("C", page);
   } else if (!NO_SYNC_TOKEN.some((name) => query.has(name))) {
     // Observed: sync-incompatible filters (orderBy, q, ...) get no nextSyncToken (§1.1).

@@ -15,6 +15,7 @@ import {
   createGraphCalendar,
   deleteGraphEvent,
   type GraphCalendar,
+  graphCalendarView,
   graphDelta,
   type GraphDeltaError,
   type GraphDeltaQuirks,
@@ -61,6 +62,8 @@ export type FakeMicrosoftOptions = {
   notificationRetryBaseMs?: number;
   notificationMaxAttempts?: number;
   notificationBatchWindowMs?: number;
+  /** The zone delta answers use when the request has no `Prefer: outlook.timezone`. */
+  zoneWithoutPrefer?: string;
 };
 
 /** A window given as ISO strings or dates, for `liveEvents`. */
@@ -81,6 +84,8 @@ export type FakeMicrosoft = FakeServerControls & {
   putEvent(calendarId: string, input?: GraphEventInput): GraphEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string, window?: GraphWindowInput): GraphEvent[];
+  /** What Outlook shows in the window: singles, occurrences (master fields), exceptions. */
+  calendarView(calendarId: string, window: GraphWindowInput): GraphEvent[];
   seedEvents(calendarId: string, count: number, options?: { bytesEach?: number }): void;
   invalidateSyncTokens(
     calendarId?: string,
@@ -95,6 +100,7 @@ const TENANT_ID = "84bd8158-6d4d-4958-8b9f-9d6445542f95";
 const USER_ID = "8ee44408-0679-472c-bc2a-692812af3437";
 const DELTA_PATH =
   /^\/v1\.0\/(?:me|users\/[^/]+)(?:\/calendar|\/calendars\/([^/]+))?\/calendarview\/delta$/i;
+const EVENT_PATH = /^\/v1\.0\/(?:me|users\/[^/]+)\/events\/([^/]+)$/i;
 const SUBSCRIPTION_PATH = /^\/v1\.0\/subscriptions(?:\/([^/]+)(\/reauthorize)?)?$/i;
 const TOKEN_PATH = /^\/[^/]+\/oauth2\/v2\.0\/token$/;
 /** Starts a fake Microsoft provider on 127.0.0.1 (a free port unless `port` is given). */
@@ -262,6 +268,8 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
       const fault = host.takeFault("token", (f) => f.kind !== "gone");
       return fault ? await faultResponse(request, fault, "token", "primary") : await token(request);
     }
+    const single = request.method === "GET" ? path.match(EVENT_PATH) : null;
+    if (single) return getEvent(request, decodeURIComponent(single[1]));
     const delta = request.method === "GET" ? path.match(DELTA_PATH) : null;
     const subscription = path.match(SUBSCRIPTION_PATH);
     if (!delta && !subscription) {
@@ -304,6 +312,7 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
       pageSize,
       linkBase: linkBase(calendarId),
       quirks: options.quirks ?? {},
+      render: { zone: preferredZone(prefer) },
     });
     if ("error" in result) return deltaError(request, result.error);
     return jsonResponse(result.body, 200, {
@@ -311,6 +320,29 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
         "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
       "odata-version": "4.0",
       ...(asked ? { "preference-applied": `odata.maxpagesize=${pageSize}` } : {}),
+    });
+  }
+
+  /** `Prefer: outlook.timezone="..."`, else the zone this fake answers in without it. */
+  function preferredZone(prefer: string[]): string {
+    const asked = prefer.map((p) => p.match(/^outlook\.timezone="?([^"]+)"?$/i)?.[1]).find(Boolean);
+    return asked ?? options.zoneWithoutPrefer ?? "UTC";
+  }
+
+  /** GET /me/events/{id}: the full resource (series masters, for occurrences' fields). */
+  async function getEvent(request: Request, id: string): Promise<Response> {
+    const fault = host.takeFault("api", (f) => f.kind !== "invalid_grant" && f.kind !== "gone");
+    if (fault) return await faultResponse(request, fault, "api", "primary");
+    const denied = graphUnauthorized(tokens, request);
+    if (denied) return denied;
+    for (const target of calendars.values()) {
+      const stored = target.events.get(id);
+      if (stored && !stored.deleted) return jsonResponse(structuredClone(stored.event));
+    }
+    return graphError(request, {
+      status: 404,
+      code: "ErrorItemNotFound",
+      message: "The specified object was not found in the store.",
     });
   }
 
@@ -355,6 +387,13 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
         target,
         window && { start: toMs(window.start), end: toMs(window.end) },
       );
+    },
+    calendarView(calendarId, window) {
+      const target = calendars.get(calendarId);
+      if (!target) return [];
+      const toMs = (value: string | Date) =>
+        typeof value === "string" ? parseGraphTime(value) : value.getTime();
+      return graphCalendarView(target, { start: toMs(window.start), end: toMs(window.end) });
     },
     seedEvents(calendarId, count, seedOptions = {}) {
       seedGraphEvents(calendar(calendarId), count, seedOptions.bytesEach);

@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { decodeOpaque, encodeOpaque, randomToken } from "./fake_tokens.ts";
+import { resolveZone } from "../src/core/event_time.ts";
+import { expandRecurrence, instanceSuffix, zonedDateTime } from "./fake_recurrence.ts";
 
 /** Graph `dateTimeTimeZone`; the fake always answers in UTC. */
 export type GraphDateTimeTimeZone = { dateTime: string; timeZone: string };
@@ -81,15 +83,31 @@ const skipCursor = z.object({
   n: z.number(),
   s: z.number(),
   a: z.number(),
+  i: z.number().optional(),
   r: z.string().optional(),
 });
+
+/** Graph's `patternedRecurrence`, the parts the fake expands. */
+export type GraphRecurrence = {
+  pattern: { type: "daily" | "weekly"; interval?: number; daysOfWeek?: string[] };
+  range: {
+    type: "noEnd" | "endDate" | "numbered";
+    startDate?: string;
+    endDate?: string;
+    numberOfOccurrences?: number;
+    recurrenceTimeZone?: string;
+  };
+};
+
+/** How a delta answer writes times: UTC when asked (`Prefer: outlook.timezone`), else a zone. */
+export type GraphRender = { zone: string };
 
 /** Formats epoch ms the way Graph does: seven fractional digits, no zone suffix. */
 export function graphDateTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$10000");
 }
 
-/** Parses a Graph/ISO date-time; no offset means UTC (the fake ignores `Prefer: outlook.timezone`). */
+/** Parses a Graph/ISO date-time; no offset means UTC. */
 export function parseGraphTime(value: string): number {
   const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(value);
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
@@ -171,6 +189,7 @@ export function putGraphEvent(calendar: GraphCalendar, input: GraphEventInput): 
     start: { dateTime: graphDateTime(startMs), timeZone: "UTC" },
     end: { dateTime: graphDateTime(endMs), timeZone: "UTC" },
   };
+  if (event.recurrence && typeof event.recurrence === "object") event.type = "seriesMaster";
   if (content !== undefined) {
     event.body = { contentType: "text", content };
     event.bodyPreview = content.slice(0, 255);
@@ -209,7 +228,8 @@ export function liveGraphEvents(calendar: GraphCalendar, window?: GraphWindow): 
 
 /** Bulk-creates `count` events of about `bytesEach` JSON bytes, spread over a year of half hours. */
 export function seedGraphEvents(calendar: GraphCalendar, count: number, bytesEach = 1024): void {
-  const base = Math.floor(Date.now() / DAY) * DAY - 30 * DAY;
+  // From 29 days back: inside the default window (30 days back, 365 ahead) at any hour.
+  const base = Math.floor(Date.now() / DAY) * DAY - 29 * DAY;
   let template: GraphEvent | undefined;
   for (let i = 0; i < count; i++) {
     const startMs = base + (i % (365 * 48)) * 1_800_000;
@@ -237,6 +257,106 @@ export function seedGraphEvents(calendar: GraphCalendar, count: number, bytesEac
   }
 }
 
+const DAY_NAMES: Record<string, string> = {
+  sunday: "SU",
+  monday: "MO",
+  tuesday: "TU",
+  wednesday: "WE",
+  thursday: "TH",
+  friday: "FR",
+  saturday: "SA",
+};
+
+function ruleLines(recurrence: GraphRecurrence): string[] {
+  const parts = [`FREQ=${recurrence.pattern.type === "weekly" ? "WEEKLY" : "DAILY"}`];
+  if (recurrence.pattern.interval) parts.push(`INTERVAL=${recurrence.pattern.interval}`);
+  if (recurrence.pattern.daysOfWeek?.length) {
+    parts.push(`BYDAY=${recurrence.pattern.daysOfWeek.map((d) => DAY_NAMES[d]).join(",")}`);
+  }
+  if (recurrence.range.type === "numbered") {
+    parts.push(`COUNT=${recurrence.range.numberOfOccurrences}`);
+  }
+  if (recurrence.range.type === "endDate" && recurrence.range.endDate) {
+    parts.push(`UNTIL=${recurrence.range.endDate.replaceAll("-", "")}T235959Z`);
+  }
+  return [`RRULE:${parts.join(";")}`];
+}
+
+/**
+ * The occurrences of a series master in the window, as calendarView delta lists them: only id,
+ * type, seriesMasterId, start and end (microsoft-graph-docs#7632). Occurrences with their own
+ * stored copy (exceptions, cancellations) are left to it.
+ */
+export function expandGraphSeries(
+  calendar: GraphCalendar,
+  stored: StoredEvent,
+  window: GraphWindow,
+): { item: Record<string, unknown>; startMs: number; endMs: number }[] {
+  const master = stored.event;
+  const recurrence = master.recurrence as GraphRecurrence;
+  const zone = resolveZone(recurrence.range.recurrenceTimeZone ?? "UTC") ?? "UTC";
+  const duration = stored.endMs - stored.startMs;
+  const local = zonedDateTime(stored.startMs, zone).slice(0, 19);
+  const occurrences = expandRecurrence(
+    ruleLines(recurrence),
+    master.isAllDay ? { date: local.slice(0, 10) } : { local, zone },
+    window.end,
+    { fromMs: window.start - duration },
+  );
+  const out = [];
+  for (const occurrence of occurrences) {
+    const id = `${master.id.replace(/=+$/, "")}_${instanceSuffix(occurrence)}=`;
+    if (calendar.events.has(id)) continue;
+    const startMs = occurrence.instantMs ?? Date.parse(`${occurrence.date}T00:00:00Z`);
+    out.push({
+      item: {
+        "@odata.type": "#microsoft.graph.event",
+        "@odata.etag": master["@odata.etag"],
+        id,
+        type: "occurrence",
+        seriesMasterId: master.id,
+        start: { dateTime: graphDateTime(startMs), timeZone: "UTC" },
+        end: { dateTime: graphDateTime(startMs + duration), timeZone: "UTC" },
+      },
+      startMs,
+      endMs: startMs + duration,
+    });
+  }
+  return out;
+}
+
+/** What Outlook shows in the window: singles, occurrences, exceptions; no cancelled ones. */
+export function graphCalendarView(calendar: GraphCalendar, window: GraphWindow): GraphEvent[] {
+  const out: GraphEvent[] = [];
+  for (const stored of calendar.events.values()) {
+    if (stored.deleted || stored.event.isCancelled) continue;
+    if (stored.event.type === "seriesMaster") {
+      for (const { item } of expandGraphSeries(calendar, stored, window)) {
+        out.push({ ...stored.event, ...item } as GraphEvent);
+      }
+      continue;
+    }
+    const master = stored.event.seriesMasterId
+      ? calendar.events.get(stored.event.seriesMasterId as string)
+      : undefined;
+    if (master?.deleted) continue;
+    if (overlaps(stored, window)) out.push(structuredClone(stored.event));
+  }
+  return out;
+}
+
+/** Rewrites an item's timed start/end into `render.zone` (all-day events keep their dates). */
+function inZone(item: Record<string, unknown>, render: GraphRender): Record<string, unknown> {
+  if (render.zone === "UTC" || item.isAllDay === true || !item.start) return item;
+  const iana = resolveZone(render.zone) ?? "UTC";
+  const convert = (value: unknown) => {
+    const { dateTime } = value as GraphDateTimeTimeZone;
+    const ms = parseGraphTime(dateTime);
+    return { dateTime: `${zonedDateTime(ms, iana).slice(0, 19)}.0000000`, timeZone: render.zone };
+  };
+  return { ...item, start: convert(item.start), end: convert(item.end) };
+}
+
 /** The URL that restarts a round, as Graph sends in the 410 `Location` header. */
 function restartUrl(linkBase: string, window: [number, number]): string {
   const start = new Date(window[0]).toISOString();
@@ -259,9 +379,16 @@ export function graphGone(
 /** Runs one calendarView delta page; `linkBase` is the absolute path links and Location use. */
 export function graphDelta(
   calendar: GraphCalendar,
-  request: { query: URLSearchParams; pageSize: number; linkBase: string; quirks: GraphDeltaQuirks },
+  request: {
+    query: URLSearchParams;
+    pageSize: number;
+    linkBase: string;
+    quirks: GraphDeltaQuirks;
+    render?: GraphRender;
+  },
 ): { body: Record<string, unknown> } | { error: GraphDeltaError } {
   const { query, pageSize, linkBase, quirks } = request;
+  const zoneRender = request.render ?? { zone: "UTC" };
   const skipToken = query.get("$skiptoken");
   const deltaToken = query.get("$deltatoken");
   let cursor: z.infer<typeof skipCursor>;
@@ -333,28 +460,55 @@ export function graphDelta(
     };
   }
 
+  const removed = (id: string) => ({
+    "@odata.type": "#microsoft.graph.event",
+    id,
+    "@removed": { reason: "deleted" },
+  });
+  /** Every item one stored event contributes: a series master gives its occurrences. */
+  function renderAll(stored: StoredEvent): Record<string, unknown>[] {
+    if (stored.event.type !== "seriesMaster") {
+      const item = render(stored);
+      return item ? [item] : [];
+    }
+    const occurrences = expandGraphSeries(calendar, stored, window).map((o) => o.item);
+    if (cursor.m === "init") return stored.deleted ? [] : occurrences;
+    if (stored.changeSeq <= cursor.n) return [];
+    if (stored.deleted) {
+      return [...occurrences.map((o) => removed(o.id as string)), removed(stored.event.id)];
+    }
+    return occurrences;
+  }
+
   const value: Record<string, unknown>[] = [];
   const replay = cursor.r === undefined ? undefined : calendar.events.get(cursor.r);
   const replayed = replay && render(replay);
-  if (replayed) value.push(replayed);
+  if (replayed) value.push(inZone(replayed, zoneRender));
   let more = false;
   let after = cursor.a;
+  let afterIndex = cursor.i ?? Infinity;
   let lastId: string | undefined;
-  for (const stored of calendar.events.values()) {
-    if (stored.ord <= cursor.a) continue;
-    const item = render(stored);
-    if (!item) continue;
-    if (value.length >= pageSize) {
-      more = true;
-      break;
+  outer: for (const stored of calendar.events.values()) {
+    if (stored.ord < cursor.a || (stored.ord === cursor.a && (cursor.i ?? Infinity) === Infinity)) {
+      continue;
     }
-    value.push(item);
-    after = stored.ord;
-    lastId = stored.event.id;
+    const rendered = renderAll(stored);
+    for (let index = 0; index < rendered.length; index++) {
+      if (stored.ord === cursor.a && index <= (cursor.i ?? Infinity)) continue;
+      if (value.length >= pageSize) {
+        more = true;
+        break outer;
+      }
+      value.push(inZone(rendered[index], zoneRender));
+      after = stored.ord;
+      afterIndex = index === rendered.length - 1 ? Infinity : index;
+      lastId = stored.event.type === "seriesMaster" ? undefined : stored.event.id;
+    }
   }
   if (more) {
     const replayId = quirks.duplicateAcrossPages && pageSize > 1 ? lastId : undefined;
-    body["@odata.nextLink"] = skipLink({ ...cursor, a: after, r: replayId });
+    const i = Number.isFinite(afterIndex) ? afterIndex : undefined;
+    body["@odata.nextLink"] = skipLink({ ...cursor, a: after, i, r: replayId });
   } else {
     const next = { k: "d", c: calendar.id, e: calendar.epoch, w: cursor.w, n: cursor.s };
     body["@odata.deltaLink"] = `${linkBase}?$deltatoken=${encodeOpaque("R0", next)}`;

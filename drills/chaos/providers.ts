@@ -6,7 +6,7 @@ import type { Fault, SetFaultOptions } from "../../testkit/fake_faults.ts";
 import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
 import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
 import type { ProviderKind } from "../drill/evidence.ts";
-import { googleTuples, microsoftTuples } from "../drill/providers.ts";
+import { tuples } from "../drill/providers.ts";
 
 /** Push deliveries as a fake saw them: attempts, acknowledged messages, duplicates it sent. */
 export type DeliveryFigures = { attempts: number; acknowledged: number; duplicatesSent: number };
@@ -51,8 +51,15 @@ function nineAm(days: number): Date {
   return new Date(Math.floor(Date.now() / DAY) * DAY + days * DAY + 9 * 3_600_000);
 }
 
-function googleStamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+/** The stretch the daemon's default window (30 days back, 365 ahead) surely holds. */
+function viewRange(): [string, string] {
+  const now = Date.now();
+  return [new Date(now - 29 * DAY).toISOString(), new Date(now + 364 * DAY).toISOString()];
+}
+
+function graphRange(): { start: string; end: string } {
+  const [start, end] = viewRange();
+  return { start, end };
 }
 
 function base32hexId(): string {
@@ -82,29 +89,40 @@ function googleChaosProvider(fake: FakeGoogle): ChaosProvider {
         start: { dateTime: first.toISOString(), timeZone: "UTC" },
         end: { dateTime: hour(first), timeZone: "UTC" },
       });
-      // With singleEvents=false Google lists a series as its master plus one item per
-      // exception, whose id is `<master>_<original start>`; the fake does not expand RRULEs, so
-      // the soak writes the instances it later edits or cancels as exceptions of that shape.
-      const ids: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const at = new Date(first.getTime() + i * DAY);
-        const id = `${master}_${googleStamp(at)}`;
-        fake.putEvent(calendar, {
-          id,
-          summary: `${title} #${i + 1}`,
-          recurringEventId: master,
-          originalStartTime: { dateTime: at.toISOString(), timeZone: "UTC" },
-          start: { dateTime: at.toISOString(), timeZone: "UTC" },
-          end: { dateTime: hour(at), timeZone: "UTC" },
-        });
-        ids.push(id);
-      }
-      return ids;
+      // The fake expands the rule as singleEvents=true does: ids `<master>_<original start>`.
+      return fake.calendarView(calendar, ...viewRange())
+        .filter((e) => e.recurringEventId === master)
+        .map((e) => e.id);
     },
-    editInstance: (calendar, id, title) => void fake.putEvent(calendar, { id, summary: title }),
-    cancelInstance: (calendar, id) => void fake.putEvent(calendar, { id, status: "cancelled" }),
-    liveIds: (calendar) => fake.liveEvents(calendar).map((e) => e.id),
-    liveTuples: (calendar) => googleTuples(fake, calendar),
+    editInstance(calendar, id, title) {
+      const instance = fake.calendarView(calendar, ...viewRange()).find((e) => e.id === id);
+      // An exception is its own stored copy of the instance, moved an hour later.
+      if (!instance?.start?.dateTime || !instance.end?.dateTime) {
+        fake.putEvent(calendar, { id, summary: title });
+        return;
+      }
+      const later = (value: string) =>
+        new Date(Date.parse(value) + 3_600_000).toISOString().replace(".000", "");
+      fake.putEvent(calendar, {
+        ...instance,
+        summary: title,
+        start: { dateTime: later(instance.start.dateTime), timeZone: "UTC" },
+        end: { dateTime: later(instance.end.dateTime), timeZone: "UTC" },
+      });
+    },
+    cancelInstance(calendar, id) {
+      const instance = fake.calendarView(calendar, ...viewRange()).find((e) => e.id === id);
+      fake.putEvent(calendar, { ...instance, id, status: "cancelled" });
+    },
+    liveIds: (calendar) => fake.calendarView(calendar, ...viewRange()).map((e) => e.id),
+    liveTuples: (calendar) =>
+      tuples(
+        fake.calendarView(calendar, ...viewRange()).map((e) => ({
+          id: e.id,
+          title: e.summary ?? "",
+          etag: e.etag,
+        })),
+      ),
     invalidateSyncTokens: (calendar) => fake.invalidateSyncTokens(calendar),
     hasChannel: (calendar) =>
       fake.channels().some((c) =>
@@ -150,25 +168,42 @@ function microsoftChaosProvider(fake: FakeMicrosoft): ChaosProvider {
           },
         },
       });
-      // calendarView delta returns a series expanded into occurrences next to its master; the
-      // fake does not expand, so the soak writes the occurrences in Graph's shape itself.
-      const ids: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const occurrence = fake.putEvent(calendar, {
-          subject: title,
-          type: "occurrence",
-          seriesMasterId: master.id,
-          start: new Date(first.getTime() + i * DAY).toISOString(),
-        });
-        ids.push(occurrence.id);
-      }
-      return ids;
+      // The fake expands the series into occurrences, as calendarView delta does.
+      return fake.calendarView(calendar, graphRange())
+        .filter((e) => e.seriesMasterId === master.id)
+        .map((e) => e.id);
     },
-    editInstance: (calendar, id, title) =>
-      void fake.putEvent(calendar, { id, subject: title, type: "exception" }),
-    cancelInstance: (calendar, id) => void fake.deleteEvent(calendar, id),
-    liveIds: (calendar) => fake.liveEvents(calendar).map((e) => e.id),
-    liveTuples: (calendar) => microsoftTuples(fake, calendar),
+    editInstance(calendar, id, title) {
+      const occurrence = fake.calendarView(calendar, graphRange()).find((e) => e.id === id);
+      fake.putEvent(calendar, {
+        id,
+        subject: title,
+        type: "exception",
+        seriesMasterId: occurrence?.seriesMasterId ?? null,
+        recurrence: null,
+        ...(occurrence ? { start: occurrence.start, end: occurrence.end } : {}),
+      });
+    },
+    cancelInstance(calendar, id) {
+      const occurrence = fake.calendarView(calendar, graphRange()).find((e) => e.id === id);
+      // A cancelled occurrence: a stored copy that is deleted, which delta reports as @removed.
+      fake.putEvent(calendar, {
+        id,
+        type: "exception",
+        seriesMasterId: occurrence?.seriesMasterId ?? null,
+        recurrence: null,
+      });
+      fake.deleteEvent(calendar, id);
+    },
+    liveIds: (calendar) => fake.calendarView(calendar, graphRange()).map((e) => e.id),
+    liveTuples: (calendar) =>
+      tuples(
+        fake.calendarView(calendar, graphRange()).map((e) => ({
+          id: e.id,
+          title: e.subject ?? "",
+          etag: e["@odata.etag"],
+        })),
+      ),
     invalidateSyncTokens: (calendar) => fake.invalidateSyncTokens(calendar),
     hasChannel: (calendar) =>
       fake.subscriptions().some((s) =>

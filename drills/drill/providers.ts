@@ -33,8 +33,8 @@ export type DrillProvider = {
 // a delivery that failed during an outage is still being retried.
 const RETRY = { baseMs: 100, attempts: 9, timeoutMs: 3_000 };
 
-// `id|title|etag` of live events, sorted: the form mirrorTuples() reads the mirror in.
-function tuples(events: { id: string; title: string; etag: string }[]): string[] {
+/** `id|title|etag` lines, sorted: the form mirrorTuples() reads the mirror in. */
+export function tuples(events: { id: string; title: string; etag: string }[]): string[] {
   return events.map((e) => `${e.id}|${e.title}|${e.etag}`).sort();
 }
 

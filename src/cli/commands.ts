@@ -19,6 +19,7 @@ import {
   rotateKeys,
 } from "./connection_commands.ts";
 import { addProvider, allowlistProvider, listProvidersCommand } from "./provider_commands.ts";
+import { eventsCommand } from "./event_commands.ts";
 import { statusCommand, syncCommand } from "./sync_commands.ts";
 
 export type { CommandIo, CommandOptions } from "./command_context.ts";
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "connections rotate-keys": { handler: rotateKeys },
   "sync": { handler: syncCommand, required: ["connection"] },
   "status": { handler: statusCommand },
+  "events": { handler: eventsCommand, required: ["connection", "from", "to"] },
 };
 
 /** Opens the database for a one-shot command, failing with one clear line if it is unreachable. */

@@ -18,6 +18,9 @@ Usage:
   calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff,
                                                    --full ignores the cursor: a full resync)
   calsync status [--connection ID] [--provider NAME|ID]
+  calsync events --connection ID --from ISO --to ISO [--zone IANA]
+                                                   the occurrences in [from, to) by start;
+                                                   all-day events by their dates in --zone
   calsync drill [--scenario NAME] [--provider KIND] [--out DIR] [--keep]
 
 Options:

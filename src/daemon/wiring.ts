@@ -35,7 +35,7 @@ export function createSyncDeps(
   config: Config,
   sql: Sql,
   metrics: Metrics,
-  options: { fetch?: FetchFn } = {},
+  options: { fetch?: FetchFn; now?: () => number } = {},
 ): SyncDeps {
   const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
   return {
@@ -50,8 +50,6 @@ export function createSyncDeps(
       microsoft: createMicrosoftAdapter({
         baseUrl: config.MICROSOFT_GRAPH_BASE_URL,
         timeoutMs,
-        windowPastDays: config.SYNC_WINDOW_PAST_DAYS,
-        windowFutureDays: config.SYNC_WINDOW_FUTURE_DAYS,
         fetch: options.fetch,
       }),
     },
@@ -77,6 +75,8 @@ export function createSyncDeps(
       },
     }),
     leaseMs: config.SYNC_LEASE_MS,
+    window: { pastDays: config.SYNC_WINDOW_PAST_DAYS, futureDays: config.SYNC_WINDOW_FUTURE_DAYS },
+    now: options.now,
     chunkEvents: config.SYNC_CHUNK_EVENTS,
     backoffBaseMs: config.SYNC_BACKOFF_BASE_MS,
     backoffMaxMs: config.SYNC_BACKOFF_MAX_MS,

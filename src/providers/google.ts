@@ -1,30 +1,25 @@
-/** @module Google Calendar v3 adapter: events.list full and incremental sync with paging. */
+/**
+ * @module Google Calendar v3 adapter: events.list with `singleEvents=true` (every occurrence is
+ * its own item), full and incremental sync with paging, series masters fetched once per run.
+ */
 import { z } from "zod";
+import type { SyncWindow } from "../core/sync_window.ts";
 import { SyncFailure } from "../failures/failure.ts";
-import type { ChangePage, EventChange, FetchPageInput, ProviderAdapter } from "./adapter.ts";
+import type { ChangePage, FetchPageInput, ProviderAdapter } from "./adapter.ts";
+import { googleEventChange } from "./google_event.ts";
 import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
+import { fetchSeriesOnce } from "./series_masters.ts";
 
-const EventDateTime = z.object({
-  date: z.string().optional(),
-  dateTime: z.string().optional(),
-  timeZone: z.string().optional(),
-}).loose();
-
-const GoogleEvent = z.object({
-  id: z.string().min(1),
-  status: z.string().optional(),
-  etag: z.string().optional(),
-  summary: z.string().optional(),
-  updated: z.string().optional(),
-  start: EventDateTime.optional(),
-  end: EventDateTime.optional(),
-}).loose();
+export { googleEventChange } from "./google_event.ts";
 
 const EventsPage = z.object({
   items: z.array(z.unknown()).default([]),
+  timeZone: z.string().optional(),
   nextPageToken: z.string().min(1).optional(),
   nextSyncToken: z.string().min(1).optional(),
 }).loose();
+
+const Master = z.object({ id: z.string(), etag: z.string().optional() }).loose();
 
 /** Where a Google sync stands: a sync token (incremental) and/or the next page to read. */
 export type GooglePosition = { syncToken?: string; pageToken?: string };
@@ -39,104 +34,103 @@ export type GoogleAdapterOptions = {
   fetch?: FetchFn;
 };
 
-function toInstant(value: z.infer<typeof EventDateTime> | undefined): string | null {
-  if (!value) return null;
-  if (value.dateTime) return value.dateTime;
-  if (value.date) return `${value.date}T00:00:00Z`;
-  return null;
+function calendarUrl(baseUrl: string, calendarId: string): string {
+  return `${baseUrl.replace(/\/$/, "")}/calendars/${encodeURIComponent(calendarId)}/events`;
 }
 
-/** Maps one Google event to a change; cancelled items (tombstones carry only an id) delete. */
-export function googleEventChange(item: unknown): EventChange {
-  const parsed = GoogleEvent.safeParse(item);
-  if (!parsed.success) {
-    throw new SyncFailure({
-      kind: "malformed_response",
-      status: 200,
-      message: `Google returned an event that fails validation: ${
-        parsed.error.issues[0]?.path.join(".")
-      } ${parsed.error.issues[0]?.message}`,
-    });
-  }
-  const event = parsed.data;
-  if (event.status === "cancelled") return { op: "delete", externalEventId: event.id };
-  return {
-    op: "upsert",
-    event: {
-      externalEventId: event.id,
-      etag: event.etag ?? null,
-      status: event.status ?? "confirmed",
-      title: event.summary ?? null,
-      startsAt: toInstant(event.start),
-      endsAt: toInstant(event.end),
-      allDay: Boolean(event.start?.date && !event.start?.dateTime),
-      providerUpdatedAt: event.updated ?? null,
-      raw: item,
-    },
-  };
-}
-
-/** Builds the events.list URL; the same parameters on every request, as the sync guide asks. */
+/**
+ * Builds the events.list URL. `singleEvents=true` expands series into their instances (the
+ * sync guide's own incremental example uses it with syncToken). A full sync bounds the
+ * expansion to the window with timeMin/timeMax; an incremental one may not send them (400),
+ * so its items are filtered against the window instead. Every page repeats the same query.
+ */
 export function googleListUrl(
   baseUrl: string,
   calendarId: string,
   position: GooglePosition,
-  pageSize: number,
+  options: { pageSize: number; window: SyncWindow },
 ): string {
-  const url = new URL(
-    `${baseUrl.replace(/\/$/, "")}/calendars/${encodeURIComponent(calendarId)}/events`,
-  );
-  url.searchParams.set("maxResults", String(pageSize));
-  if (position.syncToken) url.searchParams.set("syncToken", position.syncToken);
+  const url = new URL(calendarUrl(baseUrl, calendarId));
+  url.searchParams.set("maxResults", String(options.pageSize));
+  url.searchParams.set("singleEvents", "true");
+  if (position.syncToken) {
+    url.searchParams.set("syncToken", position.syncToken);
+  } else {
+    url.searchParams.set("timeMin", options.window.start);
+    url.searchParams.set("timeMax", options.window.end);
+  }
   if (position.pageToken) url.searchParams.set("pageToken", position.pageToken);
   return url.toString();
+}
+
+function malformed(message: string): SyncFailure {
+  return new SyncFailure({ kind: "malformed_response", status: 200, message });
 }
 
 /** Creates the Google Calendar adapter. */
 export function createGoogleAdapter(options: GoogleAdapterOptions): ProviderAdapter {
   const pageSize = options.pageSize ?? 2500;
+
+  function get(url: string, input: FetchPageInput): Promise<unknown> {
+    return fetchProviderJson(
+      url,
+      { headers: { authorization: `Bearer ${input.accessToken}`, accept: "application/json" } },
+      {
+        provider: "google",
+        timeoutMs: options.timeoutMs,
+        signal: input.signal,
+        fetch: options.fetch,
+      },
+    );
+  }
+
   return {
     kind: "google",
     async fetchPage(input: FetchPageInput): Promise<ChangePage> {
       const position: GooglePosition = input.position === null
         ? {}
         : Position.parse(input.position);
-      const json = await fetchProviderJson(
-        googleListUrl(options.baseUrl, input.externalCalendarId, position, pageSize),
-        {
-          headers: { authorization: `Bearer ${input.accessToken}`, accept: "application/json" },
-        },
-        {
-          provider: "google",
-          timeoutMs: options.timeoutMs,
-          signal: input.signal,
-          fetch: options.fetch,
-        },
+      const json = await get(
+        googleListUrl(options.baseUrl, input.externalCalendarId, position, {
+          pageSize,
+          window: input.window,
+        }),
+        input,
       );
       const page = EventsPage.safeParse(json);
       if (!page.success) {
-        throw new SyncFailure({
-          kind: "malformed_response",
-          status: 200,
-          message: `Google returned an events page that fails validation: ${
+        throw malformed(
+          `Google returned an events page that fails validation: ${
             page.error.issues[0]?.path.join(".")
           } ${page.error.issues[0]?.message}`,
-        });
+        );
       }
       const { items, nextPageToken, nextSyncToken } = page.data;
       if (Boolean(nextPageToken) === Boolean(nextSyncToken)) {
-        throw new SyncFailure({
-          kind: "malformed_response",
-          status: 200,
-          message: "Google returned an events page with neither or both of nextPageToken and " +
-            "nextSyncToken",
-        });
+        throw malformed(
+          "Google returned an events page with neither or both of nextPageToken and nextSyncToken",
+        );
       }
-      const changes = items.map(googleEventChange);
-      if (nextSyncToken) return { changes, position: { syncToken: nextSyncToken }, done: true };
+      const context = { window: input.window, calendarZone: page.data.timeZone ?? null };
+      const changes = items.map((item) => googleEventChange(item, context));
+      const masters = new Set<string>();
+      for (const change of changes) {
+        if (change.op === "upsert" && change.event.seriesId) masters.add(change.event.seriesId);
+      }
+      const base = calendarUrl(options.baseUrl, input.externalCalendarId);
+      const series = await fetchSeriesOnce(
+        masters,
+        input.seriesSeen,
+        (id) => get(`${base}/${encodeURIComponent(id)}`, input),
+        (raw) => Master.safeParse(raw).data?.etag ?? null,
+      );
+      if (nextSyncToken) {
+        return { changes, series, position: { syncToken: nextSyncToken }, done: true };
+      }
       // Paging an incremental sync repeats the same syncToken with the page token.
       return {
         changes,
+        series,
         position: { syncToken: position.syncToken, pageToken: nextPageToken },
         done: false,
       };

@@ -1,22 +1,19 @@
-/** @module Microsoft Graph adapter: calendarView delta over a window, paged by opaque links. */
+/**
+ * @module Microsoft Graph adapter: calendarView delta over the round's window (occurrences and
+ * exceptions, not masters), paged by opaque links; series masters fetched once per run.
+ */
 import { z } from "zod";
+import type { SyncWindow } from "../core/sync_window.ts";
 import { SyncFailure } from "../failures/failure.ts";
-import type { ChangePage, EventChange, FetchPageInput, ProviderAdapter } from "./adapter.ts";
+import type { ChangePage, FetchPageInput, ProviderAdapter } from "./adapter.ts";
+import { graphEventChange, parseGraphEvent } from "./graph_event.ts";
 import { type FetchFn, fetchProviderJson } from "./provider_fetch.ts";
+import { fetchSeriesOnce } from "./series_masters.ts";
 
-const GraphDateTime = z.object({ dateTime: z.string(), timeZone: z.string().optional() }).loose();
+export { graphEventChange } from "./graph_event.ts";
 
-const GraphEvent = z.object({
-  id: z.string().min(1),
-  "@removed": z.object({ reason: z.string().optional() }).loose().optional(),
-  "@odata.etag": z.string().optional(),
-  subject: z.string().nullable().optional(),
-  isAllDay: z.boolean().optional(),
-  isCancelled: z.boolean().optional(),
-  lastModifiedDateTime: z.string().optional(),
-  start: GraphDateTime.optional(),
-  end: GraphDateTime.optional(),
-}).loose();
+// Every answer in UTC; all-day events ignore it and are read as dates.
+const PREFER_UTC = 'outlook.timezone="UTC"';
 
 const DeltaPage = z.object({
   value: z.array(z.unknown()),
@@ -30,64 +27,23 @@ const Position = z.object({ link: z.string() });
 export type MicrosoftAdapterOptions = {
   baseUrl: string;
   timeoutMs: number;
-  windowPastDays: number;
-  windowFutureDays: number;
   pageSize?: number;
   fetch?: FetchFn;
-  now?: () => number;
 };
-
-/** Graph gives `2024-01-02T09:00:00.0000000` plus a zone; we ask for UTC and mark it as such. */
-function toInstant(value: z.infer<typeof GraphDateTime> | undefined): string | null {
-  if (!value) return null;
-  const zone = value.timeZone ?? "UTC";
-  if (/[zZ]|[+-]\d\d:?\d\d$/.test(value.dateTime)) return value.dateTime;
-  return zone.toUpperCase() === "UTC" ? `${value.dateTime}Z` : value.dateTime;
-}
-
-/** Maps one delta item to a change; `@removed` items delete. */
-export function graphEventChange(item: unknown): EventChange {
-  const parsed = GraphEvent.safeParse(item);
-  if (!parsed.success) {
-    throw new SyncFailure({
-      kind: "malformed_response",
-      status: 200,
-      message: `Microsoft Graph returned an event that fails validation: ${
-        parsed.error.issues[0]?.path.join(".")
-      } ${parsed.error.issues[0]?.message}`,
-    });
-  }
-  const event = parsed.data;
-  if (event["@removed"]) return { op: "delete", externalEventId: event.id };
-  return {
-    op: "upsert",
-    event: {
-      externalEventId: event.id,
-      etag: event["@odata.etag"] ?? null,
-      status: event.isCancelled ? "cancelled" : "confirmed",
-      title: event.subject ?? null,
-      startsAt: toInstant(event.start),
-      endsAt: toInstant(event.end),
-      allDay: event.isAllDay ?? false,
-      providerUpdatedAt: event.lastModifiedDateTime ?? null,
-      raw: item,
-    },
-  };
-}
 
 /** Builds the first delta request of a full sync over the configured window. */
 export function graphInitialDeltaUrl(
   baseUrl: string,
   calendarId: string,
-  window: { start: Date; end: Date },
+  window: SyncWindow,
 ): string {
   const base = baseUrl.replace(/\/$/, "");
   const path = calendarId === "primary"
     ? "/me/calendarView/delta"
     : `/me/calendars/${encodeURIComponent(calendarId)}/calendarView/delta`;
   const url = new URL(base + path);
-  url.searchParams.set("startDateTime", window.start.toISOString());
-  url.searchParams.set("endDateTime", window.end.toISOString());
+  url.searchParams.set("startDateTime", window.start);
+  url.searchParams.set("endDateTime", window.end);
   return url.toString();
 }
 
@@ -95,31 +51,28 @@ export function graphInitialDeltaUrl(
 export function createMicrosoftAdapter(options: MicrosoftAdapterOptions): ProviderAdapter {
   const pageSize = options.pageSize ?? 1000;
   const origin = new URL(options.baseUrl).origin;
+
+  function get(url: string, input: FetchPageInput, prefer: string): Promise<unknown> {
+    const headers = {
+      authorization: `Bearer ${input.accessToken}`,
+      accept: "application/json",
+      prefer,
+    };
+    return fetchProviderJson(url, { headers }, {
+      provider: "microsoft",
+      timeoutMs: options.timeoutMs,
+      signal: input.signal,
+      fetch: options.fetch,
+    });
+  }
+
   return {
     kind: "microsoft",
     async fetchPage(input: FetchPageInput): Promise<ChangePage> {
-      let url: string;
-      if (input.position === null) {
-        const now = options.now?.() ?? Date.now();
-        url = graphInitialDeltaUrl(options.baseUrl, input.externalCalendarId, {
-          start: new Date(now - options.windowPastDays * 86_400_000),
-          end: new Date(now + options.windowFutureDays * 86_400_000),
-        });
-      } else {
-        url = Position.parse(input.position).link;
-      }
-      const json = await fetchProviderJson(url, {
-        headers: {
-          authorization: `Bearer ${input.accessToken}`,
-          accept: "application/json",
-          prefer: `odata.maxpagesize=${pageSize}, outlook.timezone="UTC"`,
-        },
-      }, {
-        provider: "microsoft",
-        timeoutMs: options.timeoutMs,
-        signal: input.signal,
-        fetch: options.fetch,
-      });
+      const url = input.position === null
+        ? graphInitialDeltaUrl(options.baseUrl, input.externalCalendarId, input.window)
+        : Position.parse(input.position).link;
+      const json = await get(url, input, `odata.maxpagesize=${pageSize}, ${PREFER_UTC}`);
       const page = DeltaPage.safeParse(json);
       if (!page.success) {
         throw new SyncFailure({
@@ -149,8 +102,26 @@ export function createMicrosoftAdapter(options: MicrosoftAdapterOptions): Provid
           message: `Microsoft Graph returned a paging link outside ${origin}`,
         });
       }
-      const changes = page.data.value.map(graphEventChange);
-      return { changes, position: { link }, done: Boolean(delta) };
+      const items = page.data.value.map(parseGraphEvent);
+      const masterIds = items.flatMap((item) =>
+        !item["@removed"] && item.seriesMasterId ? [item.seriesMasterId] : []
+      );
+      const base = options.baseUrl.replace(/\/$/, "");
+      const series = await fetchSeriesOnce(
+        masterIds,
+        input.seriesSeen,
+        (id) => get(`${base}/me/events/${encodeURIComponent(id)}`, input, PREFER_UTC),
+        (raw) => parseGraphEvent(raw)["@odata.etag"] ?? null,
+      );
+      const changes = page.data.value.map((item, index) => {
+        const masterId = items[index].seriesMasterId;
+        const master = masterId ? input.seriesSeen.get(masterId) : undefined;
+        return graphEventChange(item, {
+          window: input.window,
+          master: master ? parseGraphEvent(master) : null,
+        });
+      });
+      return { changes, series, position: { link }, done: Boolean(delta) };
     },
   };
 }

@@ -3,12 +3,29 @@ import type { Sql } from "./client.ts";
 import { inTransaction } from "./transaction.ts";
 import { sha256Hex } from "../crypto/sha256.ts";
 import { MigrationError } from "../core/errors.ts";
+import { logger } from "../log/setup.ts";
 
 /** One migration file. */
 export type Migration = { version: number; name: string; sql: string; checksum: string };
 
-/** What a migration run did. */
-export type MigrationResult = { applied: string[]; alreadyApplied: number };
+/** What a migration run did; `notes` are what applied migrations reported (`calsync_note`). */
+export type MigrationResult = { applied: string[]; alreadyApplied: number; notes: string[] };
+
+/**
+ * A migration whose first line is this runs outside a transaction, one statement at a time
+ * (statements end with `;` at the end of a line), so it can `create index concurrently`. Each
+ * statement must be safe to run again: a migrator that dies half-way reruns the whole file.
+ */
+export const NO_TRANSACTION_DIRECTIVE = "-- calsync:no-transaction";
+
+const log = logger("storage");
+
+const LOST_CONNECTION = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+]);
 
 /** A migration problem that must stop startup (for example an edited, already-applied file). */
 export { MigrationError };
@@ -64,8 +81,12 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<Migra
         applied_at timestamptz not null default now()
       )`;
   });
-  const result: MigrationResult = { applied: [], alreadyApplied: 0 };
+  const result: MigrationResult = { applied: [], alreadyApplied: 0, notes: [] };
   for (const migration of files) {
+    if (migration.sql.startsWith(NO_TRANSACTION_DIRECTIVE)) {
+      await applyOutsideTransaction(sql, migration, result);
+      continue;
+    }
     // Each migration runs in its own transaction holding the lock, so two replicas starting
     // together apply it once and the second sees it recorded.
     await inTransaction(sql, async (tx) => {
@@ -100,6 +121,86 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<Migra
     });
   }
   return result;
+}
+
+/** Splits a no-transaction migration into statements, comments dropped. */
+export function migrationStatements(text: string): string[] {
+  const code = text.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n");
+  return code.split(/;[ \t]*(?:\n|$)/).map((part) => part.trim()).filter(Boolean);
+}
+
+async function checkRecorded(sql: Sql, migration: Migration): Promise<boolean> {
+  const [row] = await sql<{ checksum: string }[]>`
+    select checksum from calsync_migrations where version = ${migration.version}`;
+  if (row && row.checksum !== migration.checksum) {
+    throw new MigrationError(
+      `Migration "${migration.name}" was changed after it was applied (recorded checksum ${
+        row.checksum.slice(0, 12)
+      }, file ${
+        migration.checksum.slice(0, 12)
+      }); add a new migration instead of editing an applied one`,
+    );
+  }
+  return row !== undefined;
+}
+
+/**
+ * Takes the migration lock for a session. A blocking pg_advisory_lock would keep a snapshot open
+ * while it waits, and `create index concurrently` in the holder waits for every older snapshot:
+ * a deadlock. Trying in a loop holds none between tries.
+ */
+async function takeSessionLock(reserved: Sql): Promise<void> {
+  for (;;) {
+    const [row] = await reserved<{ ok: boolean }[]>`
+      select pg_try_advisory_lock(${MIGRATION_LOCK_KEY}) as ok`;
+    if (row.ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Applies a no-transaction migration on one reserved connection holding the session lock. */
+async function applyOutsideTransaction(sql: Sql, migration: Migration, result: MigrationResult) {
+  const reserved = await sql.reserve();
+  let alive = true;
+  try {
+    await takeSessionLock(reserved);
+    try {
+      if (await checkRecorded(reserved as unknown as Sql, migration)) {
+        result.alreadyApplied++;
+        return;
+      }
+      const notes: string[] = [];
+      for (const statement of migrationStatements(migration.sql)) {
+        let rows: Record<string, unknown>[];
+        try {
+          rows = await reserved.unsafe(statement);
+        } catch (error) {
+          alive = !LOST_CONNECTION.has(String((error as { code?: unknown }).code ?? ""));
+          throw new MigrationError(
+            `Cannot apply migration "${migration.name}": ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        for (const row of rows) {
+          if (typeof row?.calsync_note === "string") notes.push(row.calsync_note);
+        }
+      }
+      await reserved`
+        insert into calsync_migrations (version, name, checksum)
+        values (${migration.version}, ${migration.name}, ${migration.checksum})`;
+      result.applied.push(migration.name);
+      for (const note of notes) {
+        result.notes.push(`${migration.name}: ${note}`);
+        log.info("Migration {migration} applied: {note}", { migration: migration.name, note });
+      }
+    } finally {
+      // On a dead socket postgres.js throws outside any promise (porsager/postgres#1208); the
+      // server drops a session's locks when its connection goes, so there is nothing to undo.
+      if (alive) await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
+    }
+  } finally {
+    reserved.release();
+  }
 }
 
 /** Reports whether every migration file has been applied (used by `/readyz`). */

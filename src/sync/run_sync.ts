@@ -3,9 +3,10 @@ import { classifyThrown } from "../failures/classify.ts";
 import { logger } from "../log/setup.ts";
 import { type ClaimedConnection, releaseLease } from "../storage/connections.ts";
 import type { EventChange } from "../providers/adapter.ts";
-import { readCursor, startFullSync, type SyncCursor } from "./cursor.ts";
+import type { MirroredSeries } from "../core/mirrored_event.ts";
+import { cursorForRun, readCursor, startFullSync } from "./cursor.ts";
 import { lastChangePerEvent } from "./last_change.ts";
-import { createPageReader } from "./page_reader.ts";
+import { clockOf, createPageReader, type RunCursor } from "./page_reader.ts";
 import { recordFailure } from "./record_failure.ts";
 import type { SyncDeps, SyncOutcome } from "./sync_deps.ts";
 import { type ChunkResult, writeChunk } from "./write_chunk.ts";
@@ -61,27 +62,45 @@ async function syncPages(
   signal: AbortSignal,
 ): Promise<ChunkResult> {
   const reader = createPageReader(deps, connection, signal);
-  let cursor: SyncCursor = connection.fullSyncRequested
-    ? startFullSync()
-    : readCursor(connection.syncCursor);
+  const now = clockOf(deps)();
+  const stored = connection.fullSyncRequested
+    ? startFullSync(now, deps.window)
+    : readCursor(connection.syncCursor, now, deps.window);
+  const start = cursorForRun(stored, now, deps.window);
+  if (start.rolled) {
+    log.info("Window of connection {connection_id} moves forward; starting a new round", {
+      connection_id: connection.id,
+      provider: connection.providerKind,
+      window_start: start.cursor.window.start,
+      window_end: start.cursor.window.end,
+    });
+  }
+  let cursor: RunCursor = start.cursor;
   let buffer: EventChange[] = [];
+  let series = new Map<string, MirroredSeries>();
   const total = { upserted: 0, deleted: 0 };
   for (;;) {
     const read = await reader.read(cursor);
-    if (read.restarted) buffer = [];
+    if (read.restarted) {
+      buffer = [];
+      series = new Map();
+    }
     cursor = read.cursor;
     const { page } = read;
     buffer.push(...page.changes);
-    const next: SyncCursor = {
+    for (const master of page.series) series.set(master.seriesId, master);
+    const next: RunCursor = {
       position: page.position,
       fullSyncGeneration: page.done ? null : cursor.fullSyncGeneration,
+      window: cursor.window,
     };
     if (page.done || buffer.length >= deps.chunkEvents) {
       // The next page is fetched while this chunk is written, so provider and database round
       // trips overlap; the transaction itself never waits on the provider.
-      if (!page.done) reader.prefetch(next.position);
+      if (!page.done) reader.prefetch(next.position, next.window);
       const written = await writeChunk(deps, connection, {
         ...lastChangePerEvent(buffer),
+        series: [...series.values()],
         cursor,
         next,
         done: page.done,
@@ -90,6 +109,7 @@ async function syncPages(
       total.deleted += written.deleted;
       countWritten(deps, connection, written);
       buffer = [];
+      series = new Map();
       if (page.done) return { ...total, syncNeeded: written.syncNeeded };
     }
     cursor = next;

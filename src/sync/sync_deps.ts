@@ -5,6 +5,7 @@ import type { AccessTokens } from "../providers/access_tokens.ts";
 import type { ProviderAdapter } from "../providers/adapter.ts";
 import type { Sql } from "../storage/client.ts";
 import type { ClaimedConnection } from "../storage/connections.ts";
+import type { WindowSettings } from "./cursor.ts";
 
 /** What a sync run needs; all of it passed in so tests use real databases and fake providers. */
 export type SyncDeps = {
@@ -21,6 +22,10 @@ export type SyncDeps = {
   /** Client-side deadline for one write transaction. */
   dbDeadlineMs: number;
   random?: () => number;
+  /** The rolling window every round mirrors (`SYNC_WINDOW_PAST_DAYS`/`_FUTURE_DAYS`). */
+  window: WindowSettings;
+  /** The clock windows and rounds are computed from; injected so tests can move time. */
+  now?: () => number;
 };
 
 /** How a run ended. */

@@ -1,6 +1,11 @@
 /** @module Commits one chunk of a sync with the cursor that resumes after it, fenced by the lease. */
-import type { MirroredEvent } from "../core/mirrored_event.ts";
-import { deleteEvents, sweepEvents, upsertEvents } from "../storage/calendar_events.ts";
+import type { MirroredEvent, MirroredSeries } from "../core/mirrored_event.ts";
+import {
+  deleteEvents,
+  sweepEvents,
+  upsertEvents,
+  upsertSeries,
+} from "../storage/calendar_events.ts";
 import { withDeadline } from "../storage/client.ts";
 import {
   type ClaimedConnection,
@@ -16,6 +21,8 @@ import type { SyncDeps } from "./sync_deps.ts";
 export type Chunk = {
   upserts: MirroredEvent[];
   deletes: string[];
+  /** Masters of the series whose occurrences this chunk holds. */
+  series: MirroredSeries[];
   cursor: SyncCursor;
   next: SyncCursor;
   /** The last chunk of the run: `next` is the new sync cursor and the run completes. */
@@ -32,7 +39,8 @@ export async function writeChunk(
   chunk: Chunk,
 ): Promise<ChunkResult> {
   const sweepGeneration = chunk.done ? chunk.cursor.fullSyncGeneration : null;
-  const empty = chunk.upserts.length === 0 && chunk.deletes.length === 0;
+  const empty = chunk.upserts.length === 0 && chunk.deletes.length === 0 &&
+    chunk.series.length === 0;
   if (chunk.done && empty && sweepGeneration === null) {
     // Nothing to write (the common incremental sync): completeSync is fenced by the lease on its
     // own, so one statement replaces BEGIN, fence, complete and COMMIT.
@@ -48,8 +56,11 @@ export async function writeChunk(
       await fenceLease(tx, connection, deps.leaseMs);
       const generation = chunk.cursor.fullSyncGeneration ?? 0;
       const upserted = await upsertEvents(tx, connection.id, chunk.upserts, generation);
+      await upsertSeries(tx, connection.id, chunk.series, generation);
       let deleted = await deleteEvents(tx, connection.id, chunk.deletes);
       if (sweepGeneration !== null) {
+        // The round's last commit: rows it did not see, including those that left the window
+        // (the round asked only for the window), go in this same transaction.
         deleted += await sweepEvents(tx, connection.id, sweepGeneration);
       }
       if (chunk.done) {

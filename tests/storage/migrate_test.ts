@@ -27,7 +27,7 @@ Deno.test("migrate() applies every migration to a fresh database, then nothing o
     const first = await migrate(sql);
     assertEquals(first.applied, files.map((m) => m.name));
     const second = await migrate(sql);
-    assertEquals(second, { applied: [], alreadyApplied: files.length });
+    assertEquals(second, { applied: [], alreadyApplied: files.length, notes: [] });
     const tables = await sql<{ name: string }[]>`
       select table_name as name from information_schema.tables where table_schema = 'public'`;
     const names = new Set(tables.map((t) => t.name));

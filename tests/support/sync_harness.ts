@@ -48,7 +48,12 @@ export type ProviderFixture<F> = {
 export async function providerFixture<F extends FakeProvider>(
   kind: ProviderKind,
   startFake: () => F,
-  options: { env?: Record<string, string>; calendar?: string; fetch?: FetchFn } = {},
+  options: {
+    env?: Record<string, string>;
+    calendar?: string;
+    fetch?: FetchFn;
+    now?: () => number;
+  } = {},
 ): Promise<ProviderFixture<F>> {
   const db = await createMigratedDatabase(`sync_${kind}`);
   const fake = startFake();
@@ -56,7 +61,10 @@ export async function providerFixture<F extends FakeProvider>(
   const urls: Record<string, string> = kind === "google"
     ? { GOOGLE_API_BASE_URL: fake.baseUrl, GOOGLE_TOKEN_URL: fake.tokenUrl }
     : { MICROSOFT_GRAPH_BASE_URL: fake.baseUrl, MICROSOFT_TOKEN_URL: fake.tokenUrl };
-  const harness = createHarness(db.sql, { ...urls, ...options.env }, { fetch: options.fetch });
+  const harness = createHarness(db.sql, { ...urls, ...options.env }, {
+    fetch: options.fetch,
+    now: options.now,
+  });
   const calendar = options.calendar ?? `cal-${crypto.randomUUID().slice(0, 8)}`;
   fake.addCalendar(calendar);
   const id = await harness.addConnection({ kind, calendar, refreshToken: "rt-1" });
@@ -86,7 +94,7 @@ export type FakeProvider = {
 export function createHarness(
   sql: Sql,
   env: Record<string, string>,
-  options: { fetch?: FetchFn } = {},
+  options: { fetch?: FetchFn; now?: () => number } = {},
 ): Harness {
   const config = loadConfig({ ...TEST_ENV, ...env });
   const metrics = createMetrics();
