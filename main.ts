@@ -24,6 +24,7 @@ const OPTIONS = {
   connection: { type: "string" },
   force: { type: "boolean" },
   full: { type: "boolean" },
+  discard: { type: "boolean" },
 } as const;
 
 const encoder = new TextEncoder();

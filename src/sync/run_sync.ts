@@ -5,8 +5,10 @@ import { type ClaimedConnection, releaseLease } from "../storage/connections.ts"
 import type { EventChange } from "../providers/adapter.ts";
 import { readCursor, startFullSync, type SyncCursor } from "./cursor.ts";
 import { lastChangePerEvent } from "./last_change.ts";
-import { createPageReader } from "./page_reader.ts";
+import { createPageReader, type PageReader } from "./page_reader.ts";
 import { recordFailure } from "./record_failure.ts";
+import { reportCommitted } from "./report_run.ts";
+import { createSyncRun, type SyncRun } from "./sync_run.ts";
 import type { SyncDeps, SyncOutcome } from "./sync_deps.ts";
 import { type ChunkResult, writeChunk } from "./write_chunk.ts";
 
@@ -61,9 +63,45 @@ async function syncPages(
   signal: AbortSignal,
 ): Promise<ChunkResult> {
   const reader = createPageReader(deps, connection, signal);
-  let cursor: SyncCursor = connection.fullSyncRequested
-    ? startFullSync()
-    : readCursor(connection.syncCursor);
+  const stored = readCursor(connection.syncCursor);
+  // A reconciliation first brings the mirror up to date through the cursor, then lists
+  // everything: a difference left after that is drift, not news. One in the middle of a full
+  // sync simply finishes it; the reconciliation stays due for the next run.
+  const reconciling = connection.reconcileDue && !connection.fullSyncRequested &&
+    stored.fullSyncGeneration === null;
+  const run = createSyncRun(reconciling, deps.now?.() ?? Date.now());
+  const total = { upserted: 0, deleted: 0 };
+  let cursor: SyncCursor = connection.fullSyncRequested ? startFullSync() : stored;
+  if (reconciling) {
+    const caughtUp = await readAndWrite(deps, connection, reader, { cursor, run, complete: false });
+    total.upserted += caughtUp.upserted;
+    total.deleted += caughtUp.deleted;
+    run.reconciling = true;
+    cursor = startFullSync();
+  }
+  const result = await readAndWrite(deps, connection, reader, { cursor, run, complete: true });
+  return {
+    upserted: total.upserted + result.upserted,
+    deleted: total.deleted + result.deleted,
+    syncNeeded: result.syncNeeded,
+  };
+}
+
+/**
+ * Reads pages from `cursor` to the end of the round and writes them chunk by chunk. With
+ * `complete` the last chunk completes the sync; without, it only stores the cursor it reached.
+ */
+async function readAndWrite(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  reader: PageReader,
+  options: { cursor: SyncCursor; run: SyncRun; complete: boolean },
+): Promise<ChunkResult> {
+  const { run } = options;
+  // The catch-up of a reconciliation is an ordinary incremental sync.
+  const reconciling = run.reconciling;
+  run.reconciling = reconciling && options.complete;
+  let cursor = options.cursor;
   let buffer: EventChange[] = [];
   const total = { upserted: 0, deleted: 0 };
   for (;;) {
@@ -72,6 +110,8 @@ async function syncPages(
     cursor = read.cursor;
     const { page } = read;
     buffer.push(...page.changes);
+    // Only incremental reads bring news a notification should have announced.
+    if (cursor.fullSyncGeneration === null) run.changes += page.changes.length;
     const next: SyncCursor = {
       position: page.position,
       fullSyncGeneration: page.done ? null : cursor.fullSyncGeneration,
@@ -84,11 +124,13 @@ async function syncPages(
         ...lastChangePerEvent(buffer),
         cursor,
         next,
-        done: page.done,
+        done: page.done && options.complete,
+        run,
       });
       total.upserted += written.upserted;
       total.deleted += written.deleted;
       countWritten(deps, connection, written);
+      reportCommitted(deps, connection, run);
       buffer = [];
       if (page.done) return { ...total, syncNeeded: written.syncNeeded };
     }

@@ -5,6 +5,9 @@ import type { AccessTokens } from "../providers/access_tokens.ts";
 import type { ProviderAdapter } from "../providers/adapter.ts";
 import type { Sql } from "../storage/client.ts";
 import type { ClaimedConnection } from "../storage/connections.ts";
+import type { GuardSettings } from "./deletion_guard.ts";
+import type { PollSettings } from "./poll_schedule.ts";
+import type { WindowSettings } from "./reconcile.ts";
 
 /** What a sync run needs; all of it passed in so tests use real databases and fake providers. */
 export type SyncDeps = {
@@ -21,6 +24,16 @@ export type SyncDeps = {
   /** Client-side deadline for one write transaction. */
   dbDeadlineMs: number;
   random?: () => number;
+  /** SYNC_POLL_INTERVAL, SYNC_POLL_INTERVAL_WITH_PUSH, SYNC_RECONCILE_INTERVAL. */
+  poll: PollSettings;
+  /** SYNC_DELETE_GUARD_PERCENT and SYNC_DELETE_GUARD_MIN. */
+  deleteGuard: GuardSettings;
+  /** SYNC_MAX_REJECTIONS: consecutive provider_rejected failures before the cursor is dropped. */
+  maxRejections: number;
+  /** Graph's delta window, so reconciliation tells the window moving from drift. */
+  window: WindowSettings;
+  /** The clock of decisions made in the process (drift cut-off, push quiet period). */
+  now?: () => number;
 };
 
 /** How a run ended. */
