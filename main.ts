@@ -27,6 +27,7 @@ const OPTIONS = {
   from: { type: "string" },
   to: { type: "string" },
   zone: { type: "string" },
+  discard: { type: "boolean" },
 } as const;
 
 const encoder = new TextEncoder();

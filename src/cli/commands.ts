@@ -15,6 +15,7 @@ import {
   addConnection,
   listConnections,
   reauthorize,
+  releaseHeldDeletions,
   removeConnection,
   rotateKeys,
 } from "./connection_commands.ts";
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "connections reauth": { handler: reauthorize, required: ["connection", "refresh-token"] },
   "connections remove": { handler: removeConnection, required: ["connection"] },
   "connections rotate-keys": { handler: rotateKeys },
+  "connections release-deletions": { handler: releaseHeldDeletions, required: ["connection"] },
   "sync": { handler: syncCommand, required: ["connection"] },
   "status": { handler: statusCommand },
   "events": { handler: eventsCommand, required: ["connection", "from", "to"] },

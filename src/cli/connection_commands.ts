@@ -1,4 +1,4 @@
-/** @module `calsync connections add|list|reauth|remove|rotate-keys`. */
+/** @module `calsync connections add|list|reauth|remove|rotate-keys|release-deletions`. */
 import { stopConnectionChannels } from "../channels/stop_channels.ts";
 import { CommandError } from "../core/errors.ts";
 import { createChannelDeps } from "../daemon/wiring.ts";
@@ -20,6 +20,7 @@ import {
   required,
 } from "./command_context.ts";
 import { formatTable } from "./format.ts";
+import { releaseDeletions } from "../sync/release_deletions.ts";
 
 /** Connects a calendar of a provider, with its refresh token sealed. */
 export const addConnection: CommandHandler = async ({ sql, options, secrets, emit }) => {
@@ -103,4 +104,22 @@ export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
     if (await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) resealed++;
   }
   emit({ resealed }, `Re-encrypted ${resealed} refresh tokens with the current key\n`);
+};
+
+/** Applies (or with `--discard` drops) the deletions the guard held, and syncs again. */
+export const releaseHeldDeletions: CommandHandler = async ({ sql, options, emit }) => {
+  const id = connectionOption(options);
+  const discard = options.discard === true;
+  const release = await releaseDeletions(sql, id, { discard });
+  if (release === null) {
+    const [row] = await listConnectionStatus(sql, { connectionId: id });
+    if (!row) throw new CommandError(`No connection "${id}"`);
+    throw new CommandError(`Connection ${id} is not holding deletions (status ${row.status})`);
+  }
+  emit(
+    { id, ...release, status: "active" },
+    discard
+      ? `Discarded ${release.held} held deletions of connection ${id}; rows kept; sync requested\n`
+      : `Deleted ${release.deleted} of ${release.held} held rows of connection ${id}; sync requested\n`,
+  );
 };

@@ -3,9 +3,12 @@ import { CommandError } from "../core/errors.ts";
 import { findProvider } from "../storage/calendar_providers.ts";
 import { listConnectionStatus, requestSync } from "../storage/connections.ts";
 import { type CommandHandler, connectionOption, uuid } from "./command_context.ts";
-import { formatTable } from "./format.ts";
+import { formatAge, formatTable } from "./format.ts";
 
-/** Requests a sync (`--force` past the backoff, `--full` from scratch). */
+/**
+ * Requests a sync (`--force` past the backoff and out of a terminal state such as
+ * `calendar_unavailable`, `--full` from scratch).
+ */
 export const syncCommand: CommandHandler = async ({ sql, options, emit }) => {
   const id = connectionOption(options);
   const ok = await requestSync(sql, id, {
@@ -36,7 +39,19 @@ export const statusCommand: CommandHandler = async ({ sql, options, emit }) => {
     "last_error",
     "backoff_until",
     "sync_needed",
+    "status",
+    "last_success",
+    "last_notification",
+    "last_verified",
+    "held_deletions",
   ];
+  const now = Date.now();
+  // Ages next to the timestamps: "how stale is this mirror" is the question status answers.
+  const ages = (row: (typeof rows)[number]) => ({
+    last_success: formatAge(row.last_success_at, now),
+    last_notification: formatAge(row.last_notification_at, now),
+    last_verified: formatAge(row.last_verified_at, now),
+  });
   emit(
     rows.map((row) => ({
       id: row.id,
@@ -48,7 +63,12 @@ export const statusCommand: CommandHandler = async ({ sql, options, emit }) => {
       backoff_until: row.backoff_until,
       sync_needed: row.sync_needed,
       last_success_at: row.last_success_at,
+      last_notification_at: row.last_notification_at,
+      last_verified_at: row.last_verified_at,
+      next_due_at: row.due_at,
+      held_deletions: row.held_deletions,
+      ages: ages(row),
     })),
-    formatTable(rows, [...columns, "status"]),
+    formatTable(rows.map((row) => ({ ...row, ...ages(row) })), columns),
   );
 };

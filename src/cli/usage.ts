@@ -15,8 +15,11 @@ Usage:
   calsync connections reauth --connection ID --refresh-token TOKEN
   calsync connections remove --connection ID
   calsync connections rotate-keys                  re-encrypt refresh tokens with the current key
-  calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff,
-                                                   --full ignores the cursor: a full resync)
+  calsync connections release-deletions --connection ID [--discard]
+                                                   apply (or drop) deletions the guard held
+  calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff and
+                                                   leaves calendar_unavailable/disabled/
+                                                   reauth_required, --full ignores the cursor)
   calsync status [--connection ID] [--provider NAME|ID]
   calsync events --connection ID --from ISO --to ISO [--zone IANA]
                                                    the occurrences in [from, to) by start;

@@ -105,6 +105,12 @@ const EnvSchema = z.object({
   SYNC_WINDOW_FUTURE_DAYS: int(365, 1, 3_650),
   SYNC_CHUNK_EVENTS: int(2_500, 1, 100_000),
   WEBHOOK_DEDUPE_TTL: duration("72h"),
+  SYNC_POLL_INTERVAL: duration("15m"),
+  SYNC_POLL_INTERVAL_WITH_PUSH: duration("6h"),
+  SYNC_RECONCILE_INTERVAL: duration("24h"),
+  SYNC_MAX_REJECTIONS: int(5, 1, 1_000),
+  SYNC_DELETE_GUARD_PERCENT: int(50, 0, 100),
+  SYNC_DELETE_GUARD_MIN: int(20, 0, 10_000_000),
   WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
   CALSYNC_ENCRYPTION_KEY: z.string().optional(),
   CALSYNC_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
@@ -152,6 +158,9 @@ export function loadConfig(
   const data = parsed.data;
   if (data.SYNC_BACKOFF_BASE_MS > data.SYNC_BACKOFF_MAX_MS) {
     problems.push("SYNC_BACKOFF_BASE_MS: must not be greater than SYNC_BACKOFF_MAX_MS");
+  }
+  if (data.SYNC_POLL_INTERVAL > data.SYNC_POLL_INTERVAL_WITH_PUSH) {
+    problems.push("SYNC_POLL_INTERVAL: must not be longer than SYNC_POLL_INTERVAL_WITH_PUSH");
   }
   if (Boolean(data.GOOGLE_CLIENT_ID) !== Boolean(data.GOOGLE_CLIENT_SECRET)) {
     problems.push("GOOGLE_CLIENT_SECRET: GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET go together");

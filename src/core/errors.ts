@@ -146,6 +146,7 @@ export type FailureKind =
   | "malformed_response"
   | "auth"
   | "reauth_required"
+  | "calendar_unavailable"
   | "cursor_expired"
   | "provider_rejected"
   | "database"

@@ -20,6 +20,7 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
   const channels = config.CALSYNC_PUBLIC_URL
     ? createChannelDeps(config, sql, metrics, { tokens: syncDeps.tokens })
     : undefined;
+  const backfill = { done: false };
   const scheduler = startScheduler({
     sql,
     metrics,
@@ -41,6 +42,12 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
           dedupeTtlMs: config.WEBHOOK_DEDUPE_TTL,
           dbDeadlineMs: databaseDeadlineMs(config),
           channels,
+          poll: {
+            shortMs: config.SYNC_POLL_INTERVAL,
+            longMs: config.SYNC_POLL_INTERVAL_WITH_PUSH,
+            reconcileMs: config.SYNC_RECONCILE_INTERVAL,
+          },
+          backfill,
         }, signal),
     },
   });

@@ -82,6 +82,13 @@ export function createSyncDeps(
     backoffMaxMs: config.SYNC_BACKOFF_MAX_MS,
     dbDeadlineMs: databaseDeadlineMs(config),
     dbRetryBaseMs: config.DB_RETRY_BASE_MS,
+    poll: {
+      pollIntervalMs: config.SYNC_POLL_INTERVAL,
+      pollIntervalWithPushMs: config.SYNC_POLL_INTERVAL_WITH_PUSH,
+      reconcileIntervalMs: config.SYNC_RECONCILE_INTERVAL,
+    },
+    deleteGuard: { percent: config.SYNC_DELETE_GUARD_PERCENT, min: config.SYNC_DELETE_GUARD_MIN },
+    maxRejections: config.SYNC_MAX_REJECTIONS,
   };
 }
 

@@ -14,6 +14,24 @@ export type FailedResponse = {
 
 const GOOGLE_RATE_LIMIT_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded"]);
 const GRAPH_CURSOR_CODES = new Set(["syncStateNotFound", "resyncRequired", "syncStateInvalid"]);
+// The calendar is gone or no longer shared with us (§1.4, §3.4): retrying cannot help. Google's
+// 403 rate limits carry their own reasons and are matched before this.
+const GONE_CODES: Record<"google" | "microsoft", Record<number, readonly string[]>> = {
+  google: { 404: ["notfound"], 403: ["forbidden"] },
+  microsoft: {
+    404: ["erroritemnotfound", "itemnotfound"],
+    403: ["erroraccessdenied", "accessdenied"],
+  },
+};
+
+/** True when a provider answer says the calendar was deleted or access to it was revoked. */
+export function isCalendarGone(
+  provider: "google" | "microsoft",
+  status: number,
+  code: string | undefined,
+): boolean {
+  return (GONE_CODES[provider][status] ?? []).includes((code ?? "").toLowerCase());
+}
 
 function parseJson(text: string): unknown {
   try {
@@ -56,6 +74,8 @@ export function classifyResponse(response: FailedResponse, now: number = Date.no
     kind = "rate_limited";
   } else if (status === 401) {
     kind = "auth";
+  } else if (isCalendarGone(provider, status, code)) {
+    kind = "calendar_unavailable";
   } else if (status >= 500) {
     kind = "provider_unavailable";
   } else {

@@ -37,9 +37,57 @@ export function createMetrics() {
     }),
     connections: new Gauge({
       name: "calendar_sync_connections",
-      help:
-        "Connections by state (due, backoff, reauth_required, idle), refreshed by the scheduler.",
+      help: "Connections by state (due, backoff, idle, and the terminal reauth_required, " +
+        "calendar_unavailable, deletions_held, disabled), refreshed by the scheduler.",
       labelNames: ["state"] as const,
+      registers,
+    }),
+    terminalTransitions: new Counter({
+      name: "calendar_sync_terminal_transitions_total",
+      help: "Connections that entered a state where they stop syncing until an operator acts " +
+        "(reauth_required, calendar_unavailable, deletions_held, disabled), by provider and state.",
+      labelNames: ["provider", "state"] as const,
+      registers,
+    }),
+    pushMissed: new Counter({
+      name: "calendar_push_missed_total",
+      help: "Safety-net polls that found changes no push notification announced, by provider; " +
+        "the connection is polled at SYNC_POLL_INTERVAL until a notification arrives again.",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    driftRepairs: new Counter({
+      name: "calendar_sync_drift_repairs_total",
+      help: "Mirror rows a reconciliation found wrong and repaired, by provider and kind " +
+        "(missing, extra, changed); any repair means the incremental sync missed something.",
+      labelNames: ["provider", "kind"] as const,
+      registers,
+    }),
+    deletionsHeld: new Counter({
+      name: "calendar_sync_deletions_held_total",
+      help: "Event deletions the mass-deletion guard held back for an operator, by provider.",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    oldestSuccessAge: new Gauge({
+      name: "calendar_sync_oldest_success_age_seconds",
+      help: "Age of the oldest last successful sync among active connections, by provider " +
+        "(a connection that never succeeded counts from its creation).",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    oldestVerificationAge: new Gauge({
+      name: "calendar_sync_oldest_verification_age_seconds",
+      help: "Age of the oldest last reconciliation among active connections, by provider " +
+        "(never reconciled counts from creation).",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    staleConnections: new Gauge({
+      name: "calendar_sync_stale_connections",
+      help: "Active connections without a successful sync for more than 3x their poll " +
+        "interval, by provider.",
+      labelNames: ["provider"] as const,
       registers,
     }),
     schedulerErrors: new Counter({

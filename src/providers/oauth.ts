@@ -23,7 +23,15 @@ const TokenResponse = z.object({
   token_type: z.string().optional(),
 });
 
-/** Exchanges a refresh token; `invalid_grant` becomes a `reauth_required` failure. */
+// Answers that only the user can fix by signing in again (§1.6, §3.6): retrying never helps.
+const REAUTH_CODES = new Set([
+  "invalid_grant",
+  "interaction_required",
+  "consent_required",
+  "login_required",
+]);
+
+/** Exchanges a refresh token; `invalid_grant` and its kin become `reauth_required` failures. */
 export async function refreshAccessToken(
   client: OAuthClient,
   refreshToken: string,
@@ -46,12 +54,13 @@ export async function refreshAccessToken(
       fetch: options.fetch,
     });
   } catch (error) {
-    if (error instanceof SyncFailure && error.providerCode === "invalid_grant") {
+    if (error instanceof SyncFailure && REAUTH_CODES.has(error.providerCode ?? "")) {
       throw new SyncFailure({
         kind: "reauth_required",
         status: error.status,
-        providerCode: "invalid_grant",
-        message: `Cannot refresh the access token: ${client.provider} answered invalid_grant`,
+        providerCode: error.providerCode,
+        message:
+          `Cannot refresh the access token: ${client.provider} answered ${error.providerCode}`,
       }, { cause: error });
     }
     if (

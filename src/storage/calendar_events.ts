@@ -241,3 +241,85 @@ export async function countEvents(sql: Sql, connectionId: string): Promise<numbe
     select count(*)::int as n from external_calendar_events where connection_id = ${connectionId}`;
   return row.n;
 }
+
+/** Counts a connection's mirrored events inside a transaction (the deletion guard's base). */
+export async function countConnectionEvents(tx: Tx | Sql, connectionId: string): Promise<number> {
+  const [row] = await tx<{ n: number }[]>`
+    select count(*)::int as n from external_calendar_events where connection_id = ${connectionId}`;
+  return row.n;
+}
+
+/** Which of the given ids are mirrored: what deleting them would actually remove. */
+export async function existingEventIds(
+  tx: Tx | Sql,
+  connectionId: string,
+  externalEventIds: readonly string[],
+): Promise<{ ids: string[]; rows: number }> {
+  if (externalEventIds.length === 0) return { ids: [], rows: 0 };
+  // A deleted series id (Google) stands for its master and every occurrence of it.
+  const [row] = await tx<{ ids: string[]; rows: number }[]>`
+    with wanted as (select unnest(${externalEventIds as string[]}::text[]) as id),
+    hits as (
+      select w.id, e.external_event_id from wanted w
+      join external_calendar_events e on e.connection_id = ${connectionId}
+        and (e.external_event_id = w.id or e.series_id = w.id)
+    ),
+    masters as (
+      select w.id from wanted w
+      join external_calendar_series s on s.connection_id = ${connectionId} and s.series_id = w.id
+    )
+    select
+      coalesce((select array_agg(distinct id) from (
+        select id from hits union select id from masters) ids), '{}') as ids,
+      (select count(distinct external_event_id) from hits)::int as rows`;
+  return row;
+}
+
+/** What the sweep of a full sync of `generation` would remove, and how many rows it saw. */
+export async function sweepCandidates(
+  tx: Tx | Sql,
+  connectionId: string,
+  generation: number,
+): Promise<{ unseen: { id: string; endsAt: Date | null }[]; seen: number }> {
+  const rows = await tx<{ external_event_id: string; ends_at: Date | null; seen: boolean }[]>`
+    select external_event_id, ends_at, sync_generation = ${generation} as seen
+    from external_calendar_events where connection_id = ${connectionId}`;
+  const unseen = rows.filter((row) => !row.seen)
+    .map((row) => ({ id: row.external_event_id, endsAt: row.ends_at }));
+  return { unseen, seen: rows.length - unseen.length };
+}
+
+/**
+ * Compares listed events with the mirror before they are upserted (reconciliation): ids not
+ * mirrored are `missing`, ids whose stored fields differ are `changed`. Values are cast exactly
+ * as `upsertEvents` casts them, so an unchanged event never looks changed.
+ */
+export async function findDrift(
+  tx: Tx | Sql,
+  connectionId: string,
+  events: readonly MirroredEvent[],
+): Promise<{ missing: string[]; changed: string[] }> {
+  if (events.length === 0) return { missing: [], changed: [] };
+  const latest = new Map<string, MirroredEvent>();
+  for (const event of events) latest.set(event.externalEventId, event);
+  const rows = [...latest.values()];
+  const drift = await tx<{ id: string; missing: boolean }[]>`
+    select t.id, e.external_event_id is null as missing
+    from rows from (
+      unnest(${rows.map((r) => r.externalEventId)}::text[]),
+      unnest(${rows.map((r) => r.etag)}::text[]),
+      unnest(${rows.map((r) => r.status)}::text[]),
+      unnest(${rows.map((r) => r.title)}::text[]),
+      unnest(${rows.map((r) => r.startsAt)}::text[]),
+      unnest(${rows.map((r) => r.endsAt)}::text[])
+    ) as t(id, etag, status, title, starts_at, ends_at)
+    left join external_calendar_events e
+      on e.connection_id = ${connectionId} and e.external_event_id = t.id
+    where e.external_event_id is null
+      or (e.etag, e.status, e.title, e.starts_at, e.ends_at) is distinct from
+        (t.etag, t.status, t.title, t.starts_at::timestamptz, t.ends_at::timestamptz)`;
+  return {
+    missing: drift.filter((row) => row.missing).map((row) => row.id),
+    changed: drift.filter((row) => !row.missing).map((row) => row.id),
+  };
+}

@@ -21,6 +21,10 @@ export type ConnectionStatusRow = {
   sync_needed: boolean;
   last_synced_at: Date | null;
   last_success_at: Date | null;
+  last_notification_at: Date | null;
+  last_verified_at: Date | null;
+  due_at: Date;
+  held_deletions: number;
   lease_owner: string | null;
   lease_expires_at: Date | null;
 };
@@ -38,6 +42,15 @@ export type ClaimedConnection = {
   leaseOwner: string;
   /** A full sync was requested (Graph `missed`, `sync --full`): ignore the stored cursor. */
   fullSyncRequested: boolean;
+  /** A sync was requested (webhook, CLI); false when only the poll made it due. */
+  requested: boolean;
+  /** Reconciliation is due and the connection is not in an error streak (never in backoff). */
+  reconcileDue: boolean;
+  /** The connection has a confirmed, unexpired push channel. */
+  hasLivePush: boolean;
+  lastNotificationAt: Date | null;
+  /** The previous failure, for counting consecutive rejections. */
+  lastError: Record<string, unknown> | null;
 };
 
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
@@ -73,8 +86,11 @@ export async function listConnectionStatus(
   return await sql<ConnectionStatusRow[]>`
     select c.id, c.provider_id, p.name as provider_name, p.kind as provider_kind,
       c.external_calendar_id, c.account_label, c.status, c.error_count, c.last_error,
-      c.backoff_until, c.sync_needed, c.last_synced_at, c.last_success_at, c.lease_owner,
-      c.lease_expires_at
+      c.backoff_until, c.sync_needed, c.last_synced_at, c.last_success_at,
+      c.last_notification_at, c.last_verified_at, c.due_at,
+      (select count(*) from held_event_deletions h where h.connection_id = c.id)::int
+        as held_deletions,
+      c.lease_owner, c.lease_expires_at
     from external_calendar_connections c join calendar_providers p on p.id = c.provider_id
     where (${filter.connectionId ?? null}::uuid is null or c.id = ${filter.connectionId ?? null})
       and (${filter.providerId ?? null}::uuid is null or c.provider_id = ${
@@ -83,9 +99,14 @@ export async function listConnectionStatus(
     order by c.created_at, c.id`;
 }
 
+/** States `sync --force` leaves: the operator says the cause is fixed. Held deletions are not. */
+export const FORCE_LEAVES_STATES = ["calendar_unavailable", "disabled", "reauth_required"];
+
 /**
  * Requests a sync and wakes the scheduler, in one statement (one statement is one transaction).
  * A pending backoff still holds unless `force` is set; a running sync is followed by one more.
+ * `force` also makes a connection in a terminal state (FORCE_LEAVES_STATES) active again, with a
+ * fresh error count so its rejections are counted anew.
  */
 export async function requestSync(
   sql: Sql | Tx,
@@ -100,6 +121,10 @@ export async function requestSync(
         full_sync_requested_seq = case when ${full} then c.sync_requested_seq + 1
           else c.full_sync_requested_seq end,
         backoff_until = case when ${force} then null else c.backoff_until end,
+        error_count = case when ${force} and c.status = any(${FORCE_LEAVES_STATES}::text[])
+          then 0 else c.error_count end,
+        status = case when ${force} and c.status = any(${FORCE_LEAVES_STATES}::text[])
+          then 'active' else c.status end,
         ${syncRequestAssignments(sql, { force })}
       where c.id = ${connectionId}
       returning c.id
@@ -114,9 +139,15 @@ export async function requestSync(
  * completes), a backoff is respected unless forced, otherwise now. Webhook statements embed it
  * so a delivery stays one round trip.
  */
-export function syncRequestAssignments(sql: Sql | Tx, options: { force?: boolean } = {}) {
+export function syncRequestAssignments(
+  sql: Sql | Tx,
+  options: { force?: boolean; notification?: boolean } = {},
+) {
   const forced = options.force ? sql`when true then now()` : sql``;
+  // A push notification also proves its channel is alive (freshness, push-missed detection).
+  const notified = options.notification ? sql`last_notification_at = now(),` : sql``;
   return sql`
+    ${notified}
     sync_requested_seq = c.sync_requested_seq + 1,
     due_at = case
       when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
@@ -138,6 +169,9 @@ export type LeaseClaim = {
 /**
  * Claims up to `limit` due connections with a lease. SKIP LOCKED keeps replicas off each other's
  * rows; moving `due_at` to the lease expiry keeps claimed rows out of the front of the index.
+ * A connection is due when a sync was requested, or when its poll or reconciliation time (the
+ * `due_at` its last completion set) has come; rows not yet scheduled by migration 006's backfill
+ * (`reconcile_due_at` null) wait for it, so an upgrade does not make every connection due at once.
  */
 export async function claimDueConnections(
   sql: Sql,
@@ -148,7 +182,8 @@ export async function claimDueConnections(
     with due as (
       select c.id from external_calendar_connections c
       join calendar_providers p on p.id = c.provider_id
-      where c.sync_needed and c.status = 'active' and c.due_at <= now()
+      where c.status = 'active' and c.due_at <= now()
+        and (c.sync_needed or c.reconcile_due_at is not null)
         and (c.backoff_until is null or c.backoff_until <= now())
         and (c.lease_expires_at is null or c.lease_expires_at <= now())
         and p.allowlisted
@@ -181,6 +216,11 @@ export type ClaimedRow = {
   error_count: number;
   lease_owner: string;
   full_sync_requested: boolean;
+  requested: boolean;
+  reconcile_due: boolean;
+  has_live_push: boolean;
+  last_notification_at: Date | null;
+  last_error: Record<string, unknown> | null;
 };
 
 /** The RETURNING list of a claim (aliases `c` and `p`), matching ClaimedRow. */
@@ -188,7 +228,18 @@ export function claimedColumns(sql: Sql) {
   return sql`c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
     c.sync_cursor, c.error_count, c.lease_owner,
     c.full_sync_requested_seq is not null
-      and c.full_sync_requested_seq <= c.sync_claimed_seq as full_sync_requested`;
+      and c.full_sync_requested_seq <= c.sync_claimed_seq as full_sync_requested,
+    c.sync_needed as requested,
+    c.error_count = 0 and c.reconcile_due_at is not null and c.reconcile_due_at <= now()
+      as reconcile_due,
+    ${livePushChannel(sql)} as has_live_push,
+    c.last_notification_at, c.last_error`;
+}
+
+/** True when connection `c` has a confirmed, unexpired push channel. */
+function livePushChannel(sql: Sql | Tx) {
+  return sql`exists (select 1 from webhook_channels w where w.connection_id = c.id
+    and w.status = 'active' and (w.expires_at is null or w.expires_at > now()))`;
 }
 
 /** Maps a claimed row to the run's view of its connection. */
@@ -204,6 +255,11 @@ export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
     errorCount: row.error_count,
     leaseOwner: row.lease_owner,
     fullSyncRequested: row.full_sync_requested,
+    requested: row.requested,
+    reconcileDue: row.reconcile_due,
+    hasLivePush: row.has_live_push,
+    lastNotificationAt: row.last_notification_at,
+    lastError: row.last_error,
   };
 }
 
@@ -231,22 +287,61 @@ export async function storeCursor(tx: Tx, connectionId: string, cursor: unknown)
 }
 
 /**
+ * When a completed connection is next due, computed by the caller (jitter, push-missed) and
+ * applied in SQL against the row's own state: a live push channel that has not missed lets it
+ * wait the long interval, otherwise the short one; a due reconciliation comes first.
+ */
+export type CompletionSchedule = {
+  shortPollMs: number;
+  longPollMs: number;
+  /** This run was a reconciliation that found the mirror complete (or repaired it). */
+  verified: boolean;
+  /** Next reconciliation from now: after a verification, or when none is scheduled yet. */
+  reconcileInMs: number;
+  /** This poll found changes that no notification announced. */
+  pushMissed: boolean;
+};
+
+/** A schedule that keeps the old behaviour for callers that do not poll (tests, tools). */
+export const NO_POLL: CompletionSchedule = {
+  shortPollMs: 365 * 86_400_000,
+  longPollMs: 365 * 86_400_000,
+  verified: false,
+  reconcileInMs: 365 * 86_400_000,
+  pushMissed: false,
+};
+
+/**
  * Marks a sync complete (inside its last transaction, or alone when the run writes nothing else):
- * clears the backoff state, releases the lease, and keeps `sync_needed` only if a request arrived
- * after the claim. Fenced by the lease, so on its own it is also a correct last write.
+ * clears the backoff state, releases the lease, keeps `sync_needed` only if a request arrived
+ * after the claim, and sets the due time of the next poll or reconciliation. Fenced by the lease,
+ * so on its own it is also a correct last write.
  */
 export async function completeSync(
   tx: Tx | Sql,
   connection: { id: string; leaseOwner: string },
   cursor: unknown,
+  schedule: CompletionSchedule = NO_POLL,
 ): Promise<{ syncNeeded: boolean }> {
+  const secs = (ms: number) => ms / 1000;
+  const reconcileAt = tx`case when ${schedule.verified} or c.reconcile_due_at is null
+    then now() + make_interval(secs => ${secs(schedule.reconcileInMs)})
+    else c.reconcile_due_at end`;
   const rows = await tx<{ sync_needed: boolean }[]>`
-    update external_calendar_connections set
+    update external_calendar_connections c set
       sync_cursor = ${tx.json(cursor as never)},
-      sync_needed = sync_requested_seq > sync_claimed_seq,
-      full_sync_requested_seq = case when full_sync_requested_seq > sync_claimed_seq
-        then full_sync_requested_seq end,
-      due_at = now(),
+      sync_needed = c.sync_requested_seq > c.sync_claimed_seq,
+      full_sync_requested_seq = case when c.full_sync_requested_seq > c.sync_claimed_seq
+        then c.full_sync_requested_seq end,
+      due_at = case when c.sync_requested_seq > c.sync_claimed_seq then now()
+        else least(${reconcileAt}, now() + make_interval(secs => case
+          when not ${schedule.pushMissed} and ${livePushChannel(tx)}
+            and (c.push_missed_at is null or c.last_notification_at > c.push_missed_at)
+          then ${secs(schedule.longPollMs)}::float8 else ${secs(schedule.shortPollMs)}::float8
+          end)) end,
+      reconcile_due_at = ${reconcileAt},
+      last_verified_at = case when ${schedule.verified} then now() else c.last_verified_at end,
+      push_missed_at = case when ${schedule.pushMissed} then now() else c.push_missed_at end,
       error_count = 0,
       backoff_until = null,
       last_synced_at = now(),
@@ -254,8 +349,8 @@ export async function completeSync(
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
-    where id = ${connection.id} and lease_owner = ${connection.leaseOwner}
-    returning sync_needed`;
+    where c.id = ${connection.id} and c.lease_owner = ${connection.leaseOwner}
+    returning c.sync_needed`;
   if (rows.length !== 1) throw new LeaseLostError(connection.id);
   return { syncNeeded: rows[0].sync_needed };
 }
@@ -284,15 +379,22 @@ export async function recordSyncFailure(
   return rows[0] ? { errorCount: rows[0].error_count, backoffUntil: rows[0].backoff_until } : null;
 }
 
-/** Stops syncing a connection until an operator re-authorises it. */
-export async function markReauthRequired(
+/** States in which a connection is never claimed until an operator acts. */
+export type TerminalState = "reauth_required" | "calendar_unavailable" | "disabled";
+
+/**
+ * Stops syncing a connection until an operator acts (re-authorises, forces a sync). Its mirrored
+ * rows are kept; the status marks them as no longer followed.
+ */
+export async function markTerminal(
   sql: Sql,
   connection: { id: string; leaseOwner: string },
+  state: TerminalState,
   lastError: Record<string, unknown>,
 ): Promise<{ errorCount: number } | null> {
   const rows = await sql<{ error_count: number }[]>`
     update external_calendar_connections set
-      status = 'reauth_required',
+      status = ${state},
       error_count = error_count + 1,
       last_error = ${sql.json(lastError as never)},
       backoff_until = null,
@@ -304,6 +406,15 @@ export async function markReauthRequired(
     where id = ${connection.id} and lease_owner = ${connection.leaseOwner}
     returning error_count`;
   return rows[0] ? { errorCount: rows[0].error_count } : null;
+}
+
+/** Stops syncing a connection until an operator re-authorises it. */
+export async function markReauthRequired(
+  sql: Sql,
+  connection: { id: string; leaseOwner: string },
+  lastError: Record<string, unknown>,
+): Promise<{ errorCount: number } | null> {
+  return await markTerminal(sql, connection, "reauth_required", lastError);
 }
 
 /** Gives a lease back without counting a failure (shutdown, database trouble). */
@@ -363,7 +474,11 @@ export async function reauthorizeConnection(
   const rows = await sql`
     with updated as (
       update external_calendar_connections set
-        refresh_token = ${refreshToken}, status = 'active', sync_needed = true,
+        refresh_token = ${refreshToken},
+        -- Held deletions wait for release-deletions, whatever else the operator fixes.
+        status = case when status = 'deletions_held' then status else 'active' end,
+        error_count = case when status = 'deletions_held' then error_count else 0 end,
+        sync_needed = true,
         sync_requested_seq = sync_requested_seq + 1, backoff_until = null, due_at = now(),
         lease_owner = null, lease_expires_at = null, updated_at = now()
       where id = ${connectionId}
@@ -380,21 +495,109 @@ export async function deleteConnection(sql: Sql, connectionId: string): Promise<
   return rows.length === 1;
 }
 
+/** Connections per state, for the `calendar_sync_connections` gauge. */
+export type ConnectionStateCounts = {
+  due: number;
+  backoff: number;
+  idle: number;
+  reauth_required: number;
+  calendar_unavailable: number;
+  deletions_held: number;
+  disabled: number;
+};
+
 /** Counts connections by operational state for the gauge. */
-export async function countConnectionsByState(
-  sql: Sql,
-): Promise<{ due: number; backoff: number; reauth_required: number; idle: number }> {
-  const [row] = await sql<
-    { due: number; backoff: number; reauth_required: number; idle: number }[]
-  >`
+export async function countConnectionsByState(sql: Sql): Promise<ConnectionStateCounts> {
+  const [row] = await sql<ConnectionStateCounts[]>`
     select
       count(*) filter (where status = 'active' and sync_needed
         and (backoff_until is null or backoff_until <= now()))::int as due,
       count(*) filter (where status = 'active' and backoff_until > now())::int as backoff,
+      count(*) filter (where status = 'active' and not sync_needed)::int as idle,
       count(*) filter (where status = 'reauth_required')::int as reauth_required,
-      count(*) filter (where status = 'active' and not sync_needed)::int as idle
+      count(*) filter (where status = 'calendar_unavailable')::int as calendar_unavailable,
+      count(*) filter (where status = 'deletions_held')::int as deletions_held,
+      count(*) filter (where status = 'disabled')::int as disabled
     from external_calendar_connections`;
   return row;
+}
+
+/** How fresh one provider kind's active connections are, for the freshness gauges. */
+export type FreshnessRow = {
+  kind: ProviderKind;
+  oldest_success_age_s: number;
+  oldest_verification_age_s: number;
+  stale: number;
+};
+
+/**
+ * Per provider kind: the age of the oldest last success and last verification among active
+ * connections (never: counted from creation), and how many have not succeeded for more than 3x
+ * their poll interval (the long one with a live push channel, else the short one).
+ */
+export async function freshnessByProvider(
+  sql: Sql,
+  poll: { shortMs: number; longMs: number },
+): Promise<FreshnessRow[]> {
+  return await sql<FreshnessRow[]>`
+    select p.kind,
+      coalesce(extract(epoch from now() - min(coalesce(c.last_success_at, c.created_at))), 0)
+        ::float8 as oldest_success_age_s,
+      coalesce(extract(epoch from now() - min(coalesce(c.last_verified_at, c.created_at))), 0)
+        ::float8 as oldest_verification_age_s,
+      count(*) filter (where coalesce(c.last_success_at, c.created_at) < now() - 3 *
+        make_interval(secs => case when ${livePushChannel(sql)} then ${poll.longMs / 1000}::float8
+          else ${poll.shortMs / 1000}::float8 end))::int as stale
+    from external_calendar_connections c join calendar_providers p on p.id = c.provider_id
+    where c.status = 'active'
+    group by p.kind`;
+}
+
+/**
+ * Gives idle connections that no completion has scheduled yet (rows from before migration 006)
+ * their first poll and reconciliation, spread at random over the intervals, a small batch per
+ * call so no statement holds many row locks. Returns how many it scheduled.
+ */
+export async function scheduleUnscheduledConnections(
+  sql: Sql,
+  options: { pollMs: number; reconcileMs: number; batchSize?: number },
+): Promise<number> {
+  const result = await sql`
+    update external_calendar_connections c set
+      due_at = now() + random() * make_interval(secs => ${options.pollMs / 1000}),
+      reconcile_due_at = now() + random() * make_interval(secs => ${options.reconcileMs / 1000}),
+      updated_at = now()
+    where c.id in (
+      select id from external_calendar_connections
+      where reconcile_due_at is null and not sync_needed
+      limit ${options.batchSize ?? 1_000}
+      for update skip locked
+    )`;
+  return result.count;
+}
+
+/** Puts a connection whose deletions were held back in `deletions_held` (in the sync's write). */
+export async function markDeletionsHeld(tx: Tx, connectionId: string): Promise<void> {
+  await tx`
+    update external_calendar_connections set status = 'deletions_held', updated_at = now()
+    where id = ${connectionId}`;
+}
+
+/**
+ * Ends `deletions_held` after an operator's decision and requests a sync, in the caller's
+ * transaction; false when the connection is not holding deletions.
+ */
+export async function leaveDeletionsHeld(tx: Tx, connectionId: string): Promise<boolean> {
+  const rows = await tx`
+    with left_held as (
+      update external_calendar_connections c set
+        status = 'active',
+        ${syncRequestAssignments(tx)}
+      where c.id = ${connectionId} and c.status = 'deletions_held'
+      returning c.id
+    )
+    select id, pg_notify(${SYNC_CHANNEL}, id::text) from left_held`;
+  return rows.length === 1;
 }
 
 /**

@@ -37,7 +37,8 @@ export async function recordGoogleNotification(
       for update of c
     ),
     requested as (
-      update external_calendar_connections c set ${syncRequestAssignments(sql)}
+      update external_calendar_connections c set
+        ${syncRequestAssignments(sql, { notification: true })}
       from previous
       where c.id = previous.id
       returning c.id, previous.sync_needed as was_needed
@@ -117,7 +118,7 @@ export async function recordGraphNotifications(
       update external_calendar_connections c set
         full_sync_requested_seq = case when f.full_sync then c.sync_requested_seq + 1
           else c.full_sync_requested_seq end,
-        ${syncRequestAssignments(sql)}
+        ${syncRequestAssignments(sql, { notification: true })}
       from previous f
       where c.id = f.id
       returning c.id, f.sync_needed as was_needed

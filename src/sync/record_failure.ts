@@ -4,10 +4,12 @@ import type { SyncFailure } from "../failures/failure.ts";
 import { logger } from "../log/setup.ts";
 import {
   type ClaimedConnection,
-  markReauthRequired,
+  markTerminal,
   recordSyncFailure,
   releaseLease,
+  type TerminalState,
 } from "../storage/connections.ts";
+import { rejectionStep } from "./rejections.ts";
 import type { SyncDeps, SyncOutcome } from "./sync_deps.ts";
 
 const log = logger("sync");
@@ -88,13 +90,21 @@ async function recordBackoff(
     attempt,
     retry_after_ms: failure.retryAfterMs ?? null,
   };
-  if (failure.kind === "reauth_required") {
-    await markReauthRequired(deps.sql, connection, lastError);
-    log.error("Connection {connection_id} needs re-authorisation; syncing stopped", {
-      ...fields,
-      backoff_until: null,
-    });
-    return { outcome: "failure", kind: failure.kind, backoffUntil: null };
+  const rejection = failure.kind === "provider_rejected"
+    ? rejectionStep(connection, deps.maxRejections)
+    : null;
+  const terminal: TerminalState | null = failure.kind === "reauth_required"
+    ? "reauth_required"
+    : failure.kind === "calendar_unavailable"
+    ? "calendar_unavailable"
+    : rejection?.disable
+    ? "disabled"
+    : null;
+  if (terminal !== null) {
+    return await enterTerminal(deps, connection, terminal, {
+      ...lastError,
+      rejections: rejection?.rejections ?? null,
+    }, fields);
   }
   const delayMs = backoffDelayMs({
     attempt,
@@ -104,15 +114,50 @@ async function recordBackoff(
     random: deps.random?.(),
   });
   const recorded = await recordSyncFailure(deps.sql, connection, {
-    lastError: { ...lastError, backoff_ms: delayMs },
+    lastError: {
+      ...lastError,
+      backoff_ms: delayMs,
+      ...(rejection && { rejections: rejection.rejections, full_sync: rejection.fullSync }),
+    },
     delayMs,
-    clearCursor: failure.kind === "cursor_expired",
+    // After repeated rejections the cursor may be what the provider rejects: try a full sync.
+    clearCursor: failure.kind === "cursor_expired" || rejection?.fullSync === true,
   });
   log.error("Sync of connection {connection_id} failed: {kind}", {
     ...fields,
+    ...(rejection && { rejections: rejection.rejections, cursor_dropped: rejection.fullSync }),
     backoff_ms: delayMs,
     backoff_until: recorded?.backoffUntil ?? null,
     lease_lost: recorded === null,
   });
   return { outcome: "failure", kind: failure.kind, backoffUntil: recorded?.backoffUntil ?? null };
+}
+
+const TERMINAL_MESSAGES: Record<TerminalState, string> = {
+  reauth_required: "Connection {connection_id} needs re-authorisation; syncing stopped",
+  calendar_unavailable:
+    "Calendar of connection {connection_id} is gone or no longer shared; syncing stopped, rows kept",
+  disabled: "Connection {connection_id} disabled after repeated rejections; syncing stopped",
+};
+
+/** A transition into a terminal state: the row, one error line, the transition counter. */
+async function enterTerminal(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  state: TerminalState,
+  lastError: Record<string, unknown>,
+  fields: FailureFields,
+): Promise<SyncOutcome> {
+  const marked = await markTerminal(deps.sql, connection, state, lastError);
+  if (marked !== null) {
+    deps.metrics.terminalTransitions.inc({ provider: connection.providerKind, state });
+  }
+  log.error(TERMINAL_MESSAGES[state], {
+    ...fields,
+    state,
+    rejections: lastError.rejections ?? null,
+    backoff_until: null,
+    lease_lost: marked === null,
+  });
+  return { outcome: "failure", kind: state, backoffUntil: null };
 }

@@ -6,8 +6,10 @@ import type { EventChange } from "../providers/adapter.ts";
 import type { MirroredSeries } from "../core/mirrored_event.ts";
 import { cursorForRun, readCursor, startFullSync } from "./cursor.ts";
 import { lastChangePerEvent } from "./last_change.ts";
-import { clockOf, createPageReader, type RunCursor } from "./page_reader.ts";
+import { clockOf, createPageReader, type PageReader, type RunCursor } from "./page_reader.ts";
 import { recordFailure } from "./record_failure.ts";
+import { reportCommitted } from "./report_run.ts";
+import { createSyncRun, type SyncRun } from "./sync_run.ts";
 import type { SyncDeps, SyncOutcome } from "./sync_deps.ts";
 import { type ChunkResult, writeChunk } from "./write_chunk.ts";
 
@@ -55,14 +57,8 @@ export async function runSync(
   }
 }
 
-/** Reads every page from the cursor on and commits them chunk by chunk. */
-async function syncPages(
-  deps: SyncDeps,
-  connection: ClaimedConnection,
-  signal: AbortSignal,
-): Promise<ChunkResult> {
-  const reader = createPageReader(deps, connection, signal);
-  const now = clockOf(deps)();
+/** The cursor a run starts from: the stored one, or a new round when the window moved. */
+function startingCursor(deps: SyncDeps, connection: ClaimedConnection, now: number) {
   const stored = connection.fullSyncRequested
     ? startFullSync(now, deps.window)
     : readCursor(connection.syncCursor, now, deps.window);
@@ -75,7 +71,56 @@ async function syncPages(
       window_end: start.cursor.window.end,
     });
   }
+  return start;
+}
+
+/** Reads every page from the cursor on and commits them chunk by chunk. */
+async function syncPages(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  signal: AbortSignal,
+): Promise<ChunkResult> {
+  const reader = createPageReader(deps, connection, signal);
+  const now = clockOf(deps)();
+  const start = startingCursor(deps, connection, now);
+  // A reconciliation first brings the mirror up to date through the cursor, then lists
+  // everything: a difference left after that is drift, not news. One in the middle of a full
+  // sync (or of a round the moved window just started) simply finishes it; the reconciliation
+  // stays due for the next run.
+  const reconciling = connection.reconcileDue && !connection.fullSyncRequested &&
+    !start.rolled && start.cursor.fullSyncGeneration === null;
+  const run = createSyncRun(reconciling, now);
+  const total = { upserted: 0, deleted: 0 };
   let cursor: RunCursor = start.cursor;
+  if (reconciling) {
+    const caughtUp = await readAndWrite(deps, connection, reader, { cursor, run, complete: false });
+    total.upserted += caughtUp.upserted;
+    total.deleted += caughtUp.deleted;
+    run.reconciling = true;
+    cursor = cursorForRun(startFullSync(now, deps.window), now, deps.window).cursor;
+  }
+  const result = await readAndWrite(deps, connection, reader, { cursor, run, complete: true });
+  return {
+    upserted: total.upserted + result.upserted,
+    deleted: total.deleted + result.deleted,
+    syncNeeded: result.syncNeeded,
+  };
+}
+
+/**
+ * Reads pages from `cursor` to the end of the round and writes them chunk by chunk. With
+ * `complete` the last chunk completes the sync; without, it only stores the cursor it reached.
+ */
+async function readAndWrite(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  reader: PageReader,
+  options: { cursor: RunCursor; run: SyncRun; complete: boolean },
+): Promise<ChunkResult> {
+  const { run } = options;
+  // The catch-up of a reconciliation is an ordinary incremental sync.
+  run.reconciling = run.reconciling && options.complete;
+  let cursor = options.cursor;
   let buffer: EventChange[] = [];
   let series = new Map<string, MirroredSeries>();
   const total = { upserted: 0, deleted: 0 };
@@ -89,6 +134,8 @@ async function syncPages(
     const { page } = read;
     buffer.push(...page.changes);
     for (const master of page.series) series.set(master.seriesId, master);
+    // Only incremental reads bring news a notification should have announced.
+    if (cursor.fullSyncGeneration === null) run.changes += page.changes.length;
     const next: RunCursor = {
       position: page.position,
       fullSyncGeneration: page.done ? null : cursor.fullSyncGeneration,
@@ -103,11 +150,13 @@ async function syncPages(
         series: [...series.values()],
         cursor,
         next,
-        done: page.done,
+        done: page.done && options.complete,
+        run,
       });
       total.upserted += written.upserted;
       total.deleted += written.deleted;
       countWritten(deps, connection, written);
+      reportCommitted(deps, connection, run);
       buffer = [];
       series = new Map();
       if (page.done) return { ...total, syncNeeded: written.syncNeeded };

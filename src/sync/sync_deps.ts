@@ -6,6 +6,8 @@ import type { ProviderAdapter } from "../providers/adapter.ts";
 import type { Sql } from "../storage/client.ts";
 import type { ClaimedConnection } from "../storage/connections.ts";
 import type { WindowSettings } from "./cursor.ts";
+import type { GuardSettings } from "./deletion_guard.ts";
+import type { PollSettings } from "./poll_schedule.ts";
 
 /** What a sync run needs; all of it passed in so tests use real databases and fake providers. */
 export type SyncDeps = {
@@ -22,9 +24,15 @@ export type SyncDeps = {
   /** Client-side deadline for one write transaction. */
   dbDeadlineMs: number;
   random?: () => number;
+  /** SYNC_POLL_INTERVAL, SYNC_POLL_INTERVAL_WITH_PUSH, SYNC_RECONCILE_INTERVAL. */
+  poll: PollSettings;
+  /** SYNC_DELETE_GUARD_PERCENT and SYNC_DELETE_GUARD_MIN. */
+  deleteGuard: GuardSettings;
+  /** SYNC_MAX_REJECTIONS: consecutive provider_rejected failures before the cursor is dropped. */
+  maxRejections: number;
   /** The rolling window every round mirrors (`SYNC_WINDOW_PAST_DAYS`/`_FUTURE_DAYS`). */
   window: WindowSettings;
-  /** The clock windows and rounds are computed from; injected so tests can move time. */
+  /** The clock of windows, rounds and decisions (drift cut-off, push quiet period); injected. */
   now?: () => number;
 };
 

@@ -1,11 +1,6 @@
 /** @module Commits one chunk of a sync with the cursor that resumes after it, fenced by the lease. */
 import type { MirroredEvent, MirroredSeries } from "../core/mirrored_event.ts";
-import {
-  deleteEvents,
-  sweepEvents,
-  upsertEvents,
-  upsertSeries,
-} from "../storage/calendar_events.ts";
+import { upsertEvents, upsertSeries } from "../storage/calendar_events.ts";
 import { withDeadline } from "../storage/client.ts";
 import {
   type ClaimedConnection,
@@ -15,7 +10,10 @@ import {
 } from "../storage/connections.ts";
 import { inTransaction } from "../storage/transaction.ts";
 import type { SyncCursor } from "./cursor.ts";
+import { applyDeletions, compareWithMirror } from "./guarded_write.ts";
+import { completionSchedule } from "./poll_schedule.ts";
 import type { SyncDeps } from "./sync_deps.ts";
+import type { SyncRun } from "./sync_run.ts";
 
 /** One chunk: what to write, the cursor it was read at and the one that follows it. */
 export type Chunk = {
@@ -27,6 +25,8 @@ export type Chunk = {
   next: SyncCursor;
   /** The last chunk of the run: `next` is the new sync cursor and the run completes. */
   done: boolean;
+  /** The run's reconciliation, guard and drift state. */
+  run: SyncRun;
 };
 
 /** What a committed chunk wrote; `syncNeeded` says a request arrived during the run. */
@@ -45,7 +45,7 @@ export async function writeChunk(
     // Nothing to write (the common incremental sync): completeSync is fenced by the lease on its
     // own, so one statement replaces BEGIN, fence, complete and COMMIT.
     const { syncNeeded } = await withDeadline(
-      completeSync(deps.sql, connection, chunk.next),
+      completeSync(deps.sql, connection, chunk.next, schedule(deps, connection, chunk.run)),
       deps.dbDeadlineMs,
       "Sync completion",
     );
@@ -55,16 +55,19 @@ export async function writeChunk(
     inTransaction(deps.sql, async (tx) => {
       await fenceLease(tx, connection, deps.leaseMs);
       const generation = chunk.cursor.fullSyncGeneration ?? 0;
+      await compareWithMirror(tx, deps, connection, chunk.upserts, chunk.run);
       const upserted = await upsertEvents(tx, connection.id, chunk.upserts, generation);
       await upsertSeries(tx, connection.id, chunk.series, generation);
-      let deleted = await deleteEvents(tx, connection.id, chunk.deletes);
-      if (sweepGeneration !== null) {
-        // The round's last commit: rows it did not see, including those that left the window
-        // (the round asked only for the window), go in this same transaction.
-        deleted += await sweepEvents(tx, connection.id, sweepGeneration);
-      }
+      // The round's last commit sweeps the rows it did not see, including those that left the
+      // window (the round asked only for the window), in this same transaction, unless the
+      // mass-deletion guard holds them.
+      const deleted = await applyDeletions(tx, deps, connection, {
+        deletes: chunk.deletes,
+        sweepGeneration,
+      }, chunk.run);
       if (chunk.done) {
-        const { syncNeeded } = await completeSync(tx, connection, chunk.next);
+        const when = schedule(deps, connection, chunk.run);
+        const { syncNeeded } = await completeSync(tx, connection, chunk.next, when);
         return { upserted, deleted, syncNeeded };
       }
       await storeCursor(tx, connection.id, chunk.next);
@@ -73,4 +76,25 @@ export async function writeChunk(
     deps.dbDeadlineMs,
     "Sync write transaction",
   );
+}
+
+/** The due time a completing chunk stores: next poll, reconciliation, push-missed. */
+function schedule(deps: SyncDeps, connection: ClaimedConnection, run: SyncRun) {
+  const when = completionSchedule(
+    {
+      provider: connection.providerKind,
+      requested: connection.requested,
+      verified: run.reconciling && run.held === null,
+      reconciling: run.reconciling,
+      hasLivePush: connection.hasLivePush,
+      lastNotificationAt: connection.lastNotificationAt,
+      changes: run.changes,
+      now: deps.now?.() ?? Date.now(),
+    },
+    deps.poll,
+    deps.random ?? Math.random,
+  );
+  // Counted by the run once this commits.
+  run.pushMissed = when.pushMissed;
+  return when;
 }

@@ -97,3 +97,18 @@ Deno.test("classifyThrown() recognises database and timeout errors", () => {
   assertEquals(classifyThrown(failure), failure);
   assertEquals(classifyThrown("weird").kind, "internal");
 });
+
+Deno.test("classifyResponse() maps a deleted or unshared calendar to calendar_unavailable", () => {
+  assertEquals(kind("google", 404, googleError(404, "notFound")), "calendar_unavailable");
+  assertEquals(kind("google", 403, googleError(403, "forbidden")), "calendar_unavailable");
+  assertEquals(kind("microsoft", 404, graphError("ErrorItemNotFound")), "calendar_unavailable");
+  assertEquals(kind("microsoft", 403, graphError("ErrorAccessDenied")), "calendar_unavailable");
+  assertEquals(kind("microsoft", 403, graphError("accessDenied")), "calendar_unavailable");
+});
+
+Deno.test("calendar_unavailable never swallows rate limits or other 4xx", () => {
+  assertEquals(kind("google", 403, googleError(403, "rateLimitExceeded")), "rate_limited");
+  assertEquals(kind("google", 403, googleError(403, "quotaExceeded")), "provider_rejected");
+  assertEquals(kind("google", 404, googleError(404, "forbidden")), "provider_rejected");
+  assertEquals(kind("microsoft", 404, graphError("BadRequest")), "provider_rejected");
+});

@@ -133,7 +133,8 @@ export function createHarness(
 export async function claimOne(sql: Sql, connectionId: string): Promise<ClaimedConnection | null> {
   const rows = await sql<{ id: string }[]>`
     select id from external_calendar_connections where id = ${connectionId}
-      and sync_needed and status = 'active' and due_at <= now()`;
+      and (sync_needed or reconcile_due_at is not null) and status = 'active'
+      and due_at <= now()`;
   if (rows.length === 0) return null;
   // Make only this connection due-first so a plain claim of 1 picks it.
   await sql`update external_calendar_connections set due_at = '-infinity' where id = ${connectionId}`;
