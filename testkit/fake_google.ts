@@ -57,7 +57,12 @@ export type FakeGoogle = FakeServerControls & {
   tokenRequests(): number;
   addCalendar(calendarId: string, options?: { summary?: string; timeZone?: string }): void;
   setPushSupported(calendarId: string, supported: boolean): void;
-  putEvent(calendarId: string, input?: GoogleEventInput): GoogleEvent;
+  /** `notify: false` changes the calendar without a push notification (one trigger only). */
+  putEvent(
+    calendarId: string,
+    input?: GoogleEventInput,
+    options?: { notify?: boolean },
+  ): GoogleEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string): GoogleEvent[];
   seedEvents(calendarId: string, count: number, options?: { bytesEach?: number }): void;
@@ -322,9 +327,9 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     setPushSupported(calendarId, supported) {
       calendar(calendarId).pushSupported = supported;
     },
-    putEvent(calendarId, input = {}) {
+    putEvent(calendarId, input = {}, putOptions = {}) {
       const event = putGoogleEvent(calendar(calendarId), input);
-      changed(calendarId);
+      if (putOptions.notify !== false) changed(calendarId);
       return event;
     },
     deleteEvent(calendarId, id) {

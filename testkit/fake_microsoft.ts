@@ -78,7 +78,12 @@ export type FakeMicrosoft = FakeServerControls & {
   currentRefreshTokens(): string[];
   tokenRequests(): number;
   addCalendar(calendarId: string): void;
-  putEvent(calendarId: string, input?: GraphEventInput): GraphEvent;
+  /** `notify: false` changes the calendar without a change notification (one trigger only). */
+  putEvent(
+    calendarId: string,
+    input?: GraphEventInput,
+    options?: { notify?: boolean },
+  ): GraphEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string, window?: GraphWindowInput): GraphEvent[];
   seedEvents(calendarId: string, count: number, options?: { bytesEach?: number }): void;
@@ -329,10 +334,11 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
     currentRefreshTokens: () => tokens.currentRefreshTokens(),
     tokenRequests: () => host.controls.countRequests((r) => TOKEN_PATH.test(r.path)),
     addCalendar: (calendarId) => void calendar(calendarId),
-    putEvent(calendarId, input = {}) {
+    putEvent(calendarId, input = {}, putOptions = {}) {
       const target = calendar(calendarId);
       const existed = input.id !== undefined && target.events.get(input.id)?.deleted === false;
       const event = putGraphEvent(target, input);
+      if (putOptions.notify === false) return event;
       subs.notifyChange(calendarId, existed ? "updated" : "created", {
         id: event.id,
         etag: event["@odata.etag"],
