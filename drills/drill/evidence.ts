@@ -24,8 +24,16 @@ export type ConnectionState = {
 /** Every stored column of a connection's events as text, one line per event, ordered by id. */
 export type EventSnapshot = readonly string[];
 
-/** One attempt of a provider to deliver a push notification; `error` is a refused connection. */
-export type DeliveryAttempt = { attempt: number; status: number | "error" | "timeout"; at: number };
+/**
+ * One attempt of a provider to deliver a push notification; `error` is a refused connection.
+ * `ids` name the delivery as the webhook handler's log line does (see `deliveryIdsOfLine`).
+ */
+export type DeliveryAttempt = {
+  attempt: number;
+  status: number | "error" | "timeout";
+  at: number;
+  ids?: readonly string[];
+};
 
 /** One request the provider received for the calendar: when (ms, drill clock) and its answer. */
 export type ProviderRequest = { at: number; status: number };
@@ -85,8 +93,16 @@ export type CommandResult = { code: number; stderr: string; durationMs: number }
 /** Evidence of one database failure (cut, cut mid-write, exhausted slots) for one connection. */
 export type DatabaseOutageEvidence = {
   connectionId: string;
-  /** Error lines with `kind: "database"` the daemon logged while the database was failing. */
+  /**
+   * Error lines with `kind: "database"` of the operation under test: the webhook handler's own
+   * lines (category `calsync.webhooks`, this provider), or the sync's own line for its connection.
+   */
   databaseLogs: readonly LogLine[];
+  /**
+   * When the operation under test is a webhook delivery: the ids of the deliveries made during
+   * the outage; a handler line counts only when it names one of them. Null for a sync.
+   */
+  deliveryIds: readonly string[] | null;
   /** Null when the daemon has no webhook endpoint; then `webhookNote` says why. */
   webhookAttempts: readonly DeliveryAttempt[] | null;
   webhookNote: string;

@@ -113,6 +113,7 @@ function googleProvider(fake: FakeGoogle): DrillProvider {
           attempt: d.attempt,
           status: d.status as DeliveryAttempt["status"],
           at: d.at,
+          ids: [`google:${d.channelId}:${d.messageNumber}`],
         }));
     },
     hasChannel: (calendar) =>
@@ -157,6 +158,7 @@ function microsoftProvider(fake: FakeMicrosoft): DrillProvider {
           attempt: d.attempt,
           status: d.status as DeliveryAttempt["status"],
           at: d.at,
+          ids: d.subscriptionIds.filter((id) => ids.has(id)).map((id) => `microsoft:${id}`),
         }));
     },
     hasChannel: (calendar) => subscriptionIds(calendar).size > 0,

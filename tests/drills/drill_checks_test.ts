@@ -160,9 +160,13 @@ function healthyDatabase(overrides: Partial<DatabaseOutageEvidence> = {}): Datab
       level: "error",
       kind: "database",
       category: "calsync.webhooks",
+      provider: "google",
+      channel_id: "ch1",
+      message_number: 7,
       message: "x",
     }],
-    webhookAttempts: [{ attempt: 1, status: 503, at: NOW }],
+    deliveryIds: ["google:ch1:7"],
+    webhookAttempts: [{ attempt: 1, status: 503, at: NOW, ids: ["google:ch1:7"] }],
     webhookNote: "",
     webhookLatenciesMs: [12],
     failuresBefore: 3,
@@ -366,6 +370,40 @@ Deno.test("partial rows are Partial State Written", () => {
   const result = checkConnectionUntouched({ ...moved, rowBefore: healthyDatabase().rowBefore });
   assertFails(result, "Partial State Written");
   assertStringIncludes(result.detail, "sync_cursor");
+});
+
+Deno.test("only the webhook handler's line naming an outage delivery shows the webhook's error", () => {
+  assert(checkDatabaseErrorLogged(healthyDatabase()).pass);
+  // The scheduler's claim failure is no evidence about the webhook (issue 16's planted defect).
+  const scheduler = {
+    level: "error",
+    kind: "database",
+    category: "calsync.scheduler",
+    message: "Cannot claim due connections; retrying in 500 ms",
+  };
+  assertFails(
+    checkDatabaseErrorLogged(healthyDatabase({ databaseLogs: [scheduler] })),
+    "Silent Failures",
+  );
+  // Nor is a handler line about another delivery.
+  const other = { ...healthyDatabase().databaseLogs[0], message_number: 99 };
+  assertFails(
+    checkDatabaseErrorLogged(healthyDatabase({ databaseLogs: [other] })),
+    "Silent Failures",
+  );
+  const graph = {
+    level: "error",
+    kind: "database",
+    category: "calsync.webhooks",
+    provider: "microsoft",
+    subscription_ids: ["s1"],
+  };
+  assert(
+    checkDatabaseErrorLogged(
+      healthyDatabase({ databaseLogs: [graph], deliveryIds: ["microsoft:s1"] }),
+    )
+      .pass,
+  );
 });
 
 Deno.test("a webhook acknowledged while the database is down is Silent Failures", () => {
