@@ -274,11 +274,12 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     const isPush = request.method === "POST" && (watch !== null || stop);
     if (!isList && !isPush) return googleError({ status: 404, reason: "notFound" });
     const hasCursor = url.searchParams.has("syncToken") || url.searchParams.has("pageToken");
+    const target = list?.[1] ?? watch?.[1];
     const fault = host.takeFault(isList ? "api" : "push", (f) => {
       if (f.kind === "invalid_grant") return false;
       if (f.kind === "gone") return isList && hasCursor;
       return f.kind !== "malformed" || isList;
-    });
+    }, target === undefined ? undefined : decodeURIComponent(target));
     if (fault) return await faultResponse(fault, isList ? "api" : "push");
     if (tokens.checkBearer(request.headers.get("authorization")) !== "valid") {
       return googleError({ status: 401, reason: "authError" }, {

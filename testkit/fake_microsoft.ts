@@ -285,7 +285,7 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
       if (f.kind === "invalid_grant") return false;
       if (f.kind === "gone") return delta !== null && hasCursor;
       return f.kind !== "malformed" || delta !== null;
-    });
+    }, delta ? calendarId : undefined);
     if (fault) return await faultResponse(request, fault, endpoint, calendarId);
     const denied = graphUnauthorized(tokens, request);
     if (denied) return denied;

@@ -114,7 +114,8 @@ async function collectOutage(
       status: variant.status,
       ...(retryAfter === null ? {} : { retryAfter: String(retryAfter) }),
     },
-    { target: "api", times: variant.failures },
+    // Scoped to this calendar: another connection's sync must not use the failures up.
+    { target: "api", times: variant.failures, calendar: c.calendar },
   );
   try {
     provider.putEventQuietly(c.calendar, `API outage ${variant.name} change`);
