@@ -23,8 +23,11 @@ export type FaultTarget = "api" | "token" | "push" | "all";
 /** The endpoint class of one request, as matched against a {@link FaultTarget}. */
 export type FaultEndpoint = Exclude<FaultTarget, "all">;
 
-/** Options of `setFault`: where the fault applies and for how many matching requests. */
-export type SetFaultOptions = { target?: FaultTarget; times?: number };
+/**
+ * Options of `setFault`: where the fault applies and for how many matching requests; `calendar`
+ * limits it to requests for that calendar (other calendars' syncs must not use it up).
+ */
+export type SetFaultOptions = { target?: FaultTarget; times?: number; calendar?: string };
 
 /** One request the fake received; `status` stays 0 while pending and for hung requests. */
 export type RecordedRequest = {
@@ -52,7 +55,11 @@ export type FakeServerControls = {
 export type FakeHost = {
   readonly controls: FakeServerControls;
   readonly origin: string;
-  takeFault(endpoint: FaultEndpoint, applies: (fault: Fault) => boolean): Fault | null;
+  takeFault(
+    endpoint: FaultEndpoint,
+    applies: (fault: Fault) => boolean,
+    calendar?: string,
+  ): Fault | null;
   hang(): Promise<Response>;
   onClose(cleanup: () => Promise<void> | void): void;
 };
@@ -60,7 +67,12 @@ export type FakeHost = {
 /** Handles one request for a fake host. */
 export type FakeHandler = (request: Request, url: URL) => Promise<Response> | Response;
 
-type FaultEntry = { fault: Fault; target: FaultTarget; remaining: number | null };
+type FaultEntry = {
+  fault: Fault;
+  target: FaultTarget;
+  remaining: number | null;
+  calendar: string | null;
+};
 
 /** Answers `body` as JSON with the given status and extra headers. */
 export function jsonResponse(
@@ -89,7 +101,7 @@ function faultEntry(fault: Fault, options: SetFaultOptions): FaultEntry {
   }
   // invalid_grant only exists on the token endpoint, so that is its natural default.
   const target = options.target ?? (fault.kind === "invalid_grant" ? "token" : "api");
-  return { fault, target, remaining: times ?? null };
+  return { fault, target, remaining: times ?? null, calendar: options.calendar ?? null };
 }
 
 /** Starts a loopback HTTP listener with fault injection, a request log and hang support. */
@@ -188,10 +200,11 @@ export function startFakeHost(handler: FakeHandler, options: { port?: number } =
   return {
     controls,
     origin: `http://127.0.0.1:${port}`,
-    takeFault(endpoint, applies) {
+    takeFault(endpoint, applies, calendar) {
       for (let i = faults.length - 1; i >= 0; i--) {
         const entry = faults[i];
         if (entry.target !== endpoint && entry.target !== "all") continue;
+        if (entry.calendar !== null && entry.calendar !== calendar) continue;
         if (!applies(entry.fault)) continue;
         if (entry.remaining !== null && --entry.remaining === 0) faults.splice(i, 1);
         return entry.fault;

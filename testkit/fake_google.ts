@@ -58,7 +58,12 @@ export type FakeGoogle = FakeServerControls & {
   tokenRequests(): number;
   addCalendar(calendarId: string, options?: { summary?: string; timeZone?: string }): void;
   setPushSupported(calendarId: string, supported: boolean): void;
-  putEvent(calendarId: string, input?: GoogleEventInput): GoogleEvent;
+  /** `notify: false` changes the calendar without a push notification (one trigger only). */
+  putEvent(
+    calendarId: string,
+    input?: GoogleEventInput,
+    options?: { notify?: boolean },
+  ): GoogleEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string): GoogleEvent[];
   /** What the calendar shows in [from, to) (ISO instants): singles, instances, exceptions. */
@@ -278,11 +283,12 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     const isPush = request.method === "POST" && (watch !== null || stop);
     if (!isList && !isPush) return googleError({ status: 404, reason: "notFound" });
     const hasCursor = url.searchParams.has("syncToken") || url.searchParams.has("pageToken");
+    const target = list?.[1] ?? watch?.[1];
     const fault = host.takeFault(isList ? "api" : "push", (f) => {
       if (f.kind === "invalid_grant") return false;
       if (f.kind === "gone") return isList && hasCursor;
       return f.kind !== "malformed" || isList;
-    });
+    }, target === undefined ? undefined : decodeURIComponent(target));
     if (fault) return await faultResponse(fault, isList ? "api" : "push");
     if (tokens.checkBearer(request.headers.get("authorization")) !== "valid") {
       return googleError({ status: 401, reason: "authError" }, {
@@ -343,9 +349,9 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     setPushSupported(calendarId, supported) {
       calendar(calendarId).pushSupported = supported;
     },
-    putEvent(calendarId, input = {}) {
+    putEvent(calendarId, input = {}, putOptions = {}) {
       const event = putGoogleEvent(calendar(calendarId), input);
-      changed(calendarId);
+      if (putOptions.notify !== false) changed(calendarId);
       return event;
     },
     deleteEvent(calendarId, id) {

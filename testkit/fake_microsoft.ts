@@ -81,7 +81,12 @@ export type FakeMicrosoft = FakeServerControls & {
   currentRefreshTokens(): string[];
   tokenRequests(): number;
   addCalendar(calendarId: string): void;
-  putEvent(calendarId: string, input?: GraphEventInput): GraphEvent;
+  /** `notify: false` changes the calendar without a change notification (one trigger only). */
+  putEvent(
+    calendarId: string,
+    input?: GraphEventInput,
+    options?: { notify?: boolean },
+  ): GraphEvent;
   deleteEvent(calendarId: string, id: string): boolean;
   liveEvents(calendarId: string, window?: GraphWindowInput): GraphEvent[];
   /** What Outlook shows in the window: singles, occurrences (master fields), exceptions. */
@@ -288,7 +293,7 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
       if (f.kind === "invalid_grant") return false;
       if (f.kind === "gone") return delta !== null && hasCursor;
       return f.kind !== "malformed" || delta !== null;
-    });
+    }, delta ? calendarId : undefined);
     if (fault) return await faultResponse(request, fault, endpoint, calendarId);
     const denied = graphUnauthorized(tokens, request);
     if (denied) return denied;
@@ -361,10 +366,11 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
     currentRefreshTokens: () => tokens.currentRefreshTokens(),
     tokenRequests: () => host.controls.countRequests((r) => TOKEN_PATH.test(r.path)),
     addCalendar: (calendarId) => void calendar(calendarId),
-    putEvent(calendarId, input = {}) {
+    putEvent(calendarId, input = {}, putOptions = {}) {
       const target = calendar(calendarId);
       const existed = input.id !== undefined && target.events.get(input.id)?.deleted === false;
       const event = putGraphEvent(target, input);
+      if (putOptions.notify === false) return event;
       subs.notifyChange(calendarId, existed ? "updated" : "created", {
         id: event.id,
         etag: event["@odata.etag"],

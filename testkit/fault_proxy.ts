@@ -1,7 +1,11 @@
 /** @module A TCP proxy that injects network faults between the daemon and PostgreSQL (tests, outage drill). */
 
-/** What `cutWhen` does with the chunk that matched: drop it (default) or forward it, then cut. */
-export type CutOptions = { after?: "forward" | "drop" };
+/**
+ * What `cutWhen` does with the chunk that matched: drop it (default) or forward it, then cut; or
+ * `reply`: forward it, hold back the server's answer until its ReadyForQuery (the statement ran),
+ * then cut without passing the answer on, so the client can send nothing after it (no COMMIT).
+ */
+export type CutOptions = { after?: "forward" | "drop" | "reply" };
 
 /** Counters since start: `resets` counts connections closed by `resetAll`, `cuts` those closed by `cutWhen`. */
 export type FaultProxyStats = { open: number; accepted: number; cuts: number; resets: number };
@@ -34,10 +38,16 @@ export type FaultProxyOptions = {
   hostname?: string;
 };
 
-type Link = { client: Deno.TcpConn; server: Deno.TcpConn | null; closed: boolean };
+type Link = {
+  client: Deno.TcpConn;
+  server: Deno.TcpConn | null;
+  closed: boolean;
+  /** A `reply` cut waiting for the server's answer on this link. */
+  awaitingReply: ArmedCut | null;
+};
 type ArmedCut = {
   matches: (text: string) => boolean;
-  after: "forward" | "drop";
+  after: "forward" | "drop" | "reply";
   resolve: () => void;
   reject: (error: Error) => void;
 };
@@ -46,6 +56,9 @@ type ArmedCut = {
 const CHUNK_SIZE = 64 * 1024;
 // Browsers' "latin1" is windows-1252; either way every byte becomes one char, which is all matching needs.
 const latin1 = new TextDecoder("latin1");
+// ReadyForQuery ('Z', length 5, transaction status): the server flushes right after it, so it
+// ends the chunk that completes a statement's answer.
+const READY_FOR_QUERY = new RegExp(String.raw`Z\x00\x00\x00\x05[ITE]$`);
 
 // Async although nothing is awaited, so a bad option or a busy port rejects rather than throws.
 /** Starts a fault-injecting TCP proxy in front of `targetHostname:targetPort`. */
@@ -85,6 +98,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (link.closed) return;
     link.closed = true;
     links.delete(link);
+    // A reply cut whose link died first never saw the statement answered.
+    link.awaitingReply?.reject(new Error("Cannot cut: the connection closed before the answer"));
+    link.awaitingReply = null;
     for (const conn of [link.client, link.server]) {
       try {
         conn?.close();
@@ -125,8 +141,23 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         while (blackholed && !link.closed) await release.promise;
         if (link.closed) break;
         const chunk = buffer.subarray(0, n);
+        if (!upstream && link.awaitingReply !== null) {
+          // The answer is withheld: the client never learns the statement ran.
+          if (!READY_FOR_QUERY.test(latin1.decode(chunk))) continue;
+          const waiting = link.awaitingReply;
+          link.awaitingReply = null;
+          counters.cuts++;
+          closeLink(link);
+          waiting.resolve();
+          break;
+        }
         const cut = upstream ? takeCut(chunk) : null;
         if (cut === null) {
+          await writeAll(to, chunk);
+          continue;
+        }
+        if (cut.after === "reply") {
+          link.awaitingReply = cut;
           await writeAll(to, chunk);
           continue;
         }
@@ -150,7 +181,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   }
 
   async function serve(client: Deno.TcpConn): Promise<void> {
-    const link: Link = { client, server: null, closed: false };
+    const link: Link = { client, server: null, closed: false, awaitingReply: null };
     links.add(link);
     try {
       link.server = await Deno.connect({ hostname: targetHostname, port: targetPort });

@@ -33,14 +33,21 @@ export function checkFailureLogged(
   return outcome(pass, detail, "Silent Failures");
 }
 
-/** A failure counter scraped from /metrics went up between two scrapes. */
+/**
+ * A failure counter scraped from /metrics went up between two scrapes; by exactly `expected`
+ * when given (one increment per failure the drill saw).
+ */
 export function checkMetricIncreased(
-  evidence: { metric: string; before: number; after: number },
+  evidence: { metric: string; before: number; after: number; expected?: number },
 ): CheckOutcome {
-  const pass = evidence.after > evidence.before;
+  const delta = evidence.after - evidence.before;
+  const pass = evidence.expected === undefined
+    ? delta > 0
+    : evidence.expected > 0 && delta === evidence.expected;
   return outcome(
     pass,
-    `${evidence.metric} ${evidence.before} -> ${evidence.after}`,
+    `${evidence.metric} ${evidence.before} -> ${evidence.after}` +
+      (evidence.expected === undefined ? "" : ` (${evidence.expected} failures)`),
     "Silent Failures",
   );
 }

@@ -1,15 +1,50 @@
 /** @module Checks of the database failure scenario (cut, cut mid-write, exhausted slots). */
 import { type CheckOutcome, outcome } from "./diagnosis.ts";
-import type { CommandResult, DatabaseOutageEvidence, DeliveryAttempt } from "./evidence.ts";
+import type {
+  CommandResult,
+  DatabaseOutageEvidence,
+  DeliveryAttempt,
+  LogLine,
+} from "./evidence.ts";
 
 /** The note every webhook check carries when the daemon has no webhook endpoint. */
 export const WEBHOOK_UNAVAILABLE = "webhook endpoint not available";
 
-/** The failure was logged as a database error (no silent failure). */
+/**
+ * The delivery ids a webhook handler's line names, in the form DeliveryAttempt.ids uses: Google's
+ * channel id and message number, Graph's subscription ids.
+ */
+export function deliveryIdsOfLine(line: LogLine): string[] {
+  if (line.provider === "google" && line.channel_id !== undefined) {
+    return [`google:${line.channel_id}:${line.message_number}`];
+  }
+  if (line.provider === "microsoft" && Array.isArray(line.subscription_ids)) {
+    return line.subscription_ids.map((id) => `microsoft:${id}`);
+  }
+  return [];
+}
+
+/**
+ * The operation under test logged its database error (no silent failure): for a webhook, a
+ * handler line naming one of the deliveries made during the outage.
+ */
 export function checkDatabaseErrorLogged(evidence: DatabaseOutageEvidence): CheckOutcome {
-  const lines = evidence.databaseLogs;
+  const wanted = evidence.deliveryIds;
+  const lines = wanted === null
+    ? evidence.databaseLogs
+    : evidence.databaseLogs.filter((line) =>
+      deliveryIdsOfLine(line).some((id) => wanted.includes(id))
+    );
   if (lines.length === 0) {
-    return outcome(false, "no error line with kind=database", "Silent Failures");
+    const other = evidence.databaseLogs.length;
+    return outcome(
+      false,
+      wanted === null
+        ? "no error line with kind=database"
+        : `no webhook handler line with kind=database naming a delivery of the outage ` +
+          `(${wanted.length} deliveries, ${other} handler lines naming others)`,
+      "Silent Failures",
+    );
   }
   const first = lines[0];
   const cause = first.error ?? first.record_error ?? first.error_message ?? null;
@@ -19,6 +54,7 @@ export function checkDatabaseErrorLogged(evidence: DatabaseOutageEvidence): Chec
   return outcome(
     true,
     `${lines.length} lines; first: ${first.category} "${first.message}"` +
+      (wanted === null ? "" : ` for ${deliveryIdsOfLine(first).join(", ")}`) +
       (text ? ` (${text.slice(0, 120)})` : ""),
     "Silent Failures",
   );

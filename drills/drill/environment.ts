@@ -12,6 +12,7 @@ import {
   waitForScheduler,
 } from "../../testkit/daemon.ts";
 import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
+import { installAudit } from "./audit.ts";
 import { type DrillDatabase, openDrillDatabase } from "./database.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import { type DrillProvider, startDrillProvider } from "./providers.ts";
@@ -30,8 +31,10 @@ export type DrillConnection = {
 
 /** Settings of the daemon under test the checks need to know. */
 export const DAEMON_SETTINGS = {
-  SYNC_BACKOFF_BASE_MS: "1500",
-  SYNC_BACKOFF_MAX_MS: "3000",
+  // A ceiling four times the base: the third failure in a row must wait at least twice what a
+  // backoff that never grows could give, whatever the jitter.
+  SYNC_BACKOFF_BASE_MS: "500",
+  SYNC_BACKOFF_MAX_MS: "2000",
   SYNC_HTTP_TIMEOUT_MS: "1000",
   SCHEDULER_POLL_INTERVAL_MS: "200",
   SYNC_LEASE_MS: "5000",
@@ -144,6 +147,8 @@ export async function setUpEnvironment(options: {
     // The gate forwards to the daemon before its scheduler creates the push channels.
     gate.setTarget(daemon.url);
     await waitForScheduler(daemon, 30_000);
+    // The migrations ran at the daemon's start; the audit goes in before any drill connection.
+    await installAudit(db.adminSql);
 
     const connections: DrillConnection[] = [];
     for (const scenario of options.scenarios) {

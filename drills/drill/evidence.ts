@@ -24,8 +24,29 @@ export type ConnectionState = {
 /** Every stored column of a connection's events as text, one line per event, ordered by id. */
 export type EventSnapshot = readonly string[];
 
-/** One attempt of a provider to deliver a push notification; `error` is a refused connection. */
-export type DeliveryAttempt = { attempt: number; status: number | "error" | "timeout"; at: number };
+/**
+ * One attempt of a provider to deliver a push notification; `error` is a refused connection.
+ * `ids` name the delivery as the webhook handler's log line does (see `deliveryIdsOfLine`).
+ */
+export type DeliveryAttempt = {
+  attempt: number;
+  status: number | "error" | "timeout";
+  at: number;
+  ids?: readonly string[];
+};
+
+/** One request the provider received for the calendar: when (ms, drill clock) and its answer. */
+export type ProviderRequest = { at: number; status: number };
+
+/** One sync run as the audit trail saw it: its claim and the write that released the lease. */
+export type SyncRun = {
+  /** The claiming transaction's time (database clock, ms). */
+  claimedAt: number;
+  /** Sync requests committed after the previous run ended (or the mark) and before this claim. */
+  requestsBefore: number;
+  /** The state the run left and that transaction's time; null while it still holds the lease. */
+  end: { at: number; state: ConnectionState } | null;
+};
 
 /** Evidence of one external API outage (503, or 429 with Retry-After) for one connection. */
 export type ApiOutageEvidence = {
@@ -33,19 +54,27 @@ export type ApiOutageEvidence = {
   /** The failure kind the architecture's table gives the injected answer. */
   expectedKind: string;
   retryAfterMs: number | null;
+  /** How many event requests the fake was told to fail in a row. */
+  injectedFailures: number;
+  /** The daemon's configured backoff, the jitter bounds are computed from. */
+  backoff: { baseMs: number; maxMs: number };
   connectionId: string;
-  failureLog: LogLine | null;
-  /** When the provider received the request it failed (ms since epoch); null if none arrived. */
-  failedAt: number | null;
-  row: ConnectionState | null;
-  /** The database clock when `row` was read (ms since epoch). */
-  readAt: number;
+  /** `last_success_at` and `error_count` before the outage: a run that leaves the former failed. */
+  successBefore: number | null;
+  errorsBefore: number;
+  /** Sync requests committed after the mark and before the first run (the one trigger). */
+  triggers: number;
+  /** Every run since the trigger, oldest first, through the first that succeeded. */
+  runs: readonly SyncRun[];
+  /** The daemon's error lines for the connection since the trigger, in order. */
+  failureLogs: readonly LogLine[];
+  /** Event requests for the calendar since the trigger. */
+  providerRequests: readonly ProviderRequest[];
   failuresBefore: number;
   failuresAfter: number;
-  eventsBefore: EventSnapshot;
-  eventsAfter: EventSnapshot;
-  /** When the provider received each API request for this calendar after the failure. */
-  retryRequestTimes: readonly number[];
+  eventRows: number;
+  /** Event rows written between the trigger and the claim of the first successful run. */
+  eventWrites: number;
 };
 
 /** Evidence of a recovery: the sync after the fault was removed, and the state it left. */
@@ -64,8 +93,16 @@ export type CommandResult = { code: number; stderr: string; durationMs: number }
 /** Evidence of one database failure (cut, cut mid-write, exhausted slots) for one connection. */
 export type DatabaseOutageEvidence = {
   connectionId: string;
-  /** Error lines with `kind: "database"` the daemon logged while the database was failing. */
+  /**
+   * Error lines with `kind: "database"` of the operation under test: the webhook handler's own
+   * lines (category `calsync.webhooks`, this provider), or the sync's own line for its connection.
+   */
   databaseLogs: readonly LogLine[];
+  /**
+   * When the operation under test is a webhook delivery: the ids of the deliveries made during
+   * the outage; a handler line counts only when it names one of them. Null for a sync.
+   */
+  deliveryIds: readonly string[] | null;
   /** Null when the daemon has no webhook endpoint; then `webhookNote` says why. */
   webhookAttempts: readonly DeliveryAttempt[] | null;
   webhookNote: string;

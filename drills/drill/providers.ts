@@ -2,7 +2,7 @@
 import type { FakeServerControls, Fault, SetFaultOptions } from "../../testkit/fake_faults.ts";
 import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
 import { type FakeMicrosoft, startFakeMicrosoft } from "../../testkit/fake_microsoft.ts";
-import type { DeliveryAttempt, ProviderKind } from "./evidence.ts";
+import type { DeliveryAttempt, ProviderKind, ProviderRequest } from "./evidence.ts";
 
 /** A fake provider with the handful of operations the drill needs. */
 export type DrillProvider = {
@@ -18,6 +18,10 @@ export type DrillProvider = {
   liveTuples(calendar: string): string[];
   /** Times of the event API (list / delta) requests for `calendar`, from request index `since`. */
   apiRequestTimes(calendar: string, since?: number): number[];
+  /** The same requests with the status the fake answered (0 while one is pending). */
+  apiRequests(calendar: string, since?: number): ProviderRequest[];
+  /** Creates an event without notifying channels: the change waits for a sync to fetch it. */
+  putEventQuietly(calendar: string, title: string): void;
   /** The current end of the request log. */
   requestMark(): number;
   /** The current end of the delivery log. */
@@ -64,6 +68,24 @@ function decoded(text: string): string {
   }
 }
 
+function googleRequests(fake: FakeGoogle, calendar: string, since: number): ProviderRequest[] {
+  return fake.requests.slice(since).filter((r) => {
+    const match = r.path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events$/);
+    return r.method === "GET" && match !== null && decoded(match[1]) === calendar;
+  }).map((r) => ({ at: r.at, status: r.status }));
+}
+
+function microsoftRequests(
+  fake: FakeMicrosoft,
+  calendar: string,
+  since: number,
+): ProviderRequest[] {
+  return fake.requests.slice(since).filter((r) => {
+    const match = r.path.match(/\/calendars\/([^/]+)\/calendarview\/delta$/i);
+    return r.method === "GET" && match !== null && decoded(match[1]) === calendar;
+  }).map((r) => ({ at: r.at, status: r.status }));
+}
+
 function googleProvider(fake: FakeGoogle): DrillProvider {
   const channelIds = (calendar: string) =>
     new Set(fake.channels().filter((c) => c.calendarId === calendar).map((c) => c.id));
@@ -76,11 +98,11 @@ function googleProvider(fake: FakeGoogle): DrillProvider {
     putEvent: (calendar, title) => void fake.putEvent(calendar, { summary: title }),
     liveTuples: (calendar) => googleTuples(fake, calendar),
     apiRequestTimes(calendar, since = 0) {
-      return fake.requests.slice(since).filter((r) => {
-        const match = r.path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events$/);
-        return r.method === "GET" && match !== null && decoded(match[1]) === calendar;
-      }).map((r) => r.at);
+      return googleRequests(fake, calendar, since).map((r) => r.at);
     },
+    apiRequests: (calendar, since = 0) => googleRequests(fake, calendar, since),
+    putEventQuietly: (calendar, title) =>
+      void fake.putEvent(calendar, { summary: title }, { notify: false }),
     requestMark: () => fake.requests.length,
     deliveryMark: () => fake.deliveries.length,
     notificationAttempts(calendar, since) {
@@ -91,6 +113,7 @@ function googleProvider(fake: FakeGoogle): DrillProvider {
           attempt: d.attempt,
           status: d.status as DeliveryAttempt["status"],
           at: d.at,
+          ids: [`google:${d.channelId}:${d.messageNumber}`],
         }));
     },
     hasChannel: (calendar) =>
@@ -120,11 +143,11 @@ function microsoftProvider(fake: FakeMicrosoft): DrillProvider {
     putEvent: (calendar, title) => void fake.putEvent(calendar, { subject: title }),
     liveTuples: (calendar) => microsoftTuples(fake, calendar),
     apiRequestTimes(calendar, since = 0) {
-      return fake.requests.slice(since).filter((r) => {
-        const match = r.path.match(/\/calendars\/([^/]+)\/calendarview\/delta$/i);
-        return r.method === "GET" && match !== null && decoded(match[1]) === calendar;
-      }).map((r) => r.at);
+      return microsoftRequests(fake, calendar, since).map((r) => r.at);
     },
+    apiRequests: (calendar, since = 0) => microsoftRequests(fake, calendar, since),
+    putEventQuietly: (calendar, title) =>
+      void fake.putEvent(calendar, { subject: title }, { notify: false }),
     requestMark: () => fake.requests.length,
     deliveryMark: () => fake.deliveries.length,
     notificationAttempts(calendar, since) {
@@ -135,6 +158,7 @@ function microsoftProvider(fake: FakeMicrosoft): DrillProvider {
           attempt: d.attempt,
           status: d.status as DeliveryAttempt["status"],
           at: d.at,
+          ids: d.subscriptionIds.filter((id) => ids.has(id)).map((id) => `microsoft:${id}`),
         }));
     },
     hasChannel: (calendar) => subscriptionIds(calendar).size > 0,

@@ -20,10 +20,10 @@ import {
 } from "./checks_database.ts";
 import { DAEMON_SETTINGS, type DrillConnection, type DrillEnvironment } from "./environment.ts";
 import type { DatabaseOutageEvidence, LogLine, ProviderKind } from "./evidence.ts";
-import { createRecorder, emptyResult, type ScenarioResult } from "./records.ts";
+import { createRecorder, emptyResult, type Recorder, type ScenarioResult } from "./records.ts";
 import {
   collectRecovery,
-  failureCount,
+  counterValue,
   operatorSync,
   selector,
   waitIdle,
@@ -67,10 +67,22 @@ const exhaustSlots: Injector = async (env) => {
   };
 };
 
-function isDatabaseLine(kind: ProviderKind): (line: LogLine) => boolean {
+/** The webhook handler's own database error line for `kind` (never the scheduler's). */
+function isHandlerLine(kind: ProviderKind): (line: LogLine) => boolean {
   return (line) =>
-    line.level === "error" && line.kind === "database" &&
-    (line.provider === undefined || line.provider === kind);
+    line.level === "error" && line.kind === "database" && line.category === "calsync.webhooks" &&
+    line.provider === kind;
+}
+
+// The webhook's own counters: its result, and the HTTP answers of its route.
+function webhookCounters(kind: ProviderKind): { name: string; labels: Record<string, string> }[] {
+  return [
+    {
+      name: "calendar_webhook_notifications_total",
+      labels: { provider: kind, result: "unavailable" },
+    },
+    { name: "calsync_http_requests_total", labels: { route: `/webhooks/${kind}`, status: "5xx" } },
+  ];
 }
 
 type Before = {
@@ -78,7 +90,131 @@ type Before = {
   eventsBefore: readonly string[];
   rowBefore: Awaited<ReturnType<typeof readConnection>>;
   deliveryMark: number;
+  counters: number[];
 };
+
+async function takeBefore(env: DrillEnvironment, kind: ProviderKind): Promise<Before> {
+  const sql = env.db.adminSql;
+  const c = env.connection("database", kind);
+  await waitIdle(env, c);
+  return {
+    c,
+    eventsBefore: await snapshotEvents(sql, c.connectionId),
+    rowBefore: await readConnection(sql, c.connectionId),
+    deliveryMark: env.providers.get(kind)!.deliveryMark(),
+    counters: await Promise.all(
+      webhookCounters(kind).map((m) => counterValue(env, m.name, m.labels)),
+    ),
+  };
+}
+
+/** What the outage left for one provider, read while the fault is still in place. */
+async function outageEvidence(
+  env: DrillEnvironment,
+  b: Before,
+  marks: { logMark: number; gateMark: number; healthStatus: number | null },
+  command: DatabaseOutageEvidence["command"],
+): Promise<DatabaseOutageEvidence & { countersAfter: number[] }> {
+  const sql = env.db.adminSql;
+  const provider = env.providers.get(b.c.kind)!;
+  const attempts = env.webhooks.available
+    ? provider.notificationAttempts(b.c.calendar, b.deliveryMark)
+    : null;
+  const countersAfter = await Promise.all(
+    webhookCounters(b.c.kind).map((m) => counterValue(env, m.name, m.labels)),
+  );
+  return {
+    connectionId: b.c.connectionId,
+    databaseLogs: env.daemon.logsSince(marks.logMark).filter(isHandlerLine(b.c.kind)),
+    deliveryIds: (attempts ?? []).flatMap((a) => a.ids ?? []),
+    webhookAttempts: attempts,
+    webhookNote: env.webhooks.note,
+    webhookLatenciesMs: env.gate.requests.slice(marks.gateMark)
+      .filter((r) => r.mode === "pass" && r.path === `/webhooks/${b.c.kind}` && r.status > 0)
+      .map((r) => r.durationMs),
+    // The webhook's own result counter (calendar_webhook_notifications_total), as it moved.
+    failuresBefore: b.counters[0],
+    failuresAfter: countersAfter[0],
+    countersAfter,
+    eventsBefore: b.eventsBefore,
+    eventsAfter: await snapshotEvents(sql, b.c.connectionId),
+    markerRows: 0,
+    rowBefore: b.rowBefore,
+    rowAfter: await readConnection(sql, b.c.connectionId),
+    daemonAlive: env.daemon.alive(),
+    healthStatus: marks.healthStatus,
+    command,
+  };
+}
+
+function recordOutageChecks(
+  rec: Recorder,
+  b: Before,
+  e: DatabaseOutageEvidence & { countersAfter: number[] },
+): void {
+  rec.check(
+    "outage",
+    "webhook failed with the handler's own logged database error",
+    checkDatabaseErrorLogged(e),
+  );
+  rec.check("outage", "webhook got a 5xx so the provider retries", checkWebhookRejected(e));
+  rec.check(
+    "outage",
+    "webhook failed fast",
+    checkFailedFast(e, { deadlineMs: DEADLINE_MS, slackMs: ANSWER_SLACK_MS }),
+  );
+  rec.check(
+    "outage",
+    "calsync sync reported the database error",
+    checkCommandReportsError(e.command),
+  );
+  webhookCounters(b.c.kind).forEach((m, i) => {
+    const metric = selector(m.labels, m.name);
+    rec.check(
+      "outage",
+      `${metric} went up`,
+      checkMetricIncreased({ metric, before: b.counters[i], after: e.countersAfter[i] }),
+    );
+  });
+  rec.check("outage", "no partial rows in external_calendar_events", checkEventsUnchanged(e));
+  rec.check(
+    "outage",
+    "external_calendar_connections not partially updated",
+    checkConnectionUntouched(e),
+  );
+  rec.check("outage", "daemon stayed up", checkDaemonAlive(e));
+}
+
+/** After the restore: the provider's redelivery, the operator's retry, the daemon's sync. */
+async function recordRecovery(
+  env: DrillEnvironment,
+  rec: Recorder,
+  b: Before,
+  marks: { outageEnd: number; restoredMark: number },
+): Promise<void> {
+  const provider = env.providers.get(b.c.kind)!;
+  const after = () =>
+    provider.notificationAttempts(b.c.calendar, b.deliveryMark).filter((a) =>
+      a.at >= marks.outageEnd
+    );
+  const redelivered = env.webhooks.available
+    ? await waitFor(
+      () => after().some((a) => typeof a.status === "number" && a.status < 300) && after(),
+      { timeoutMs: 15_000 },
+    ) ?? after()
+    : null;
+  const retry = await operatorSync(env, b.c);
+  const recovery = await collectRecovery(env, b.c, marks.restoredMark, 10_000);
+  rec.check(
+    "recovery",
+    "provider's webhook retry accepted",
+    checkWebhookRedelivered(redelivered, env.webhooks.note),
+  );
+  rec.check("recovery", "retried calsync sync succeeded", checkCommandSucceeded(retry));
+  rec.check("recovery", "sync succeeded", checkRecoverySync(recovery, "Silent Failures"));
+  rec.check("recovery", "data consistent with the provider", checkMirrorMatchesProvider(recovery));
+  await rec.verify("recovery", env.db.adminSql, b.c.providerId);
+}
 
 async function runOutage(
   env: DrillEnvironment,
@@ -88,24 +224,14 @@ async function runOutage(
   result: ScenarioResult,
 ): Promise<void> {
   const sql = env.db.adminSql;
-  const before: Before[] = [];
-  for (const kind of kinds) {
-    const c = env.connection("database", kind);
-    await waitIdle(env, c);
-    before.push({
-      c,
-      eventsBefore: await snapshotEvents(sql, c.connectionId),
-      rowBefore: await readConnection(sql, c.connectionId),
-      deliveryMark: env.providers.get(kind)!.deliveryMark(),
-    });
-  }
-  const labels = { reason: "database" };
-  const failuresBefore = await failureCount(env, labels);
+  const before = await Promise.all(kinds.map((kind) => takeBefore(env, kind)));
   const logMark = env.daemon.mark();
   const gateMark = env.gate.requests.length;
   const fault = await inject(env);
   result.notes.push(fault.note);
   let restored = false;
+  const recorder = (b: Before) =>
+    createRecorder({ scenario: "database", variant, provider: b.c.kind }, result);
   try {
     // A change at each provider pushes a webhook; the operator also asks for a sync.
     for (const { c } of before) {
@@ -116,109 +242,23 @@ async function runOutage(
       before.every(({ c, deliveryMark }) =>
         !env.webhooks.available ||
         env.providers.get(c.kind)!.notificationAttempts(c.calendar, deliveryMark).length > 0
-      ) && kinds.every((kind) => env.daemon.logsSince(logMark).some(isDatabaseLine(kind))), {
+      ) && kinds.every((kind) => env.daemon.logsSince(logMark).some(isHandlerLine(kind))), {
       timeoutMs: 8_000,
     });
-    // The scheduler notices on its next claim (a poll interval away): give it a few polls.
-    const failuresAfter = await waitFor(async () => {
-      const now = await failureCount(env, labels);
-      return now > failuresBefore ? now : false;
-    }, { timeoutMs: 3_000, intervalMs: 100 }) ?? await failureCount(env, labels);
-    const healthStatus = await env.daemon.health();
+    const marks = { logMark, gateMark, healthStatus: await env.daemon.health() };
     const outageEnd = Date.now();
-    const evidence: DatabaseOutageEvidence[] = [];
+    const evidence = [];
     for (const [i, b] of before.entries()) {
-      const provider = env.providers.get(b.c.kind)!;
-      const rec = createRecorder({ scenario: "database", variant, provider: b.c.kind }, result);
-      evidence.push({
-        connectionId: b.c.connectionId,
-        databaseLogs: env.daemon.logsSince(logMark).filter(isDatabaseLine(b.c.kind)),
-        webhookAttempts: env.webhooks.available
-          ? provider.notificationAttempts(b.c.calendar, b.deliveryMark)
-          : null,
-        webhookNote: env.webhooks.note,
-        webhookLatenciesMs: env.gate.requests.slice(gateMark)
-          .filter((r) => r.mode === "pass" && r.path === `/webhooks/${b.c.kind}` && r.status > 0)
-          .map((r) => r.durationMs),
-        failuresBefore,
-        failuresAfter,
-        eventsBefore: b.eventsBefore,
-        eventsAfter: await snapshotEvents(sql, b.c.connectionId),
-        markerRows: 0,
-        rowBefore: b.rowBefore,
-        rowAfter: await readConnection(sql, b.c.connectionId),
-        daemonAlive: env.daemon.alive(),
-        healthStatus,
-        command: commands[i],
-      });
-      await rec.verify("outage", sql, b.c.providerId);
+      evidence.push(await outageEvidence(env, b, marks, commands[i]));
+      await recorder(b).verify("outage", sql, b.c.providerId);
     }
-
     await fault.restore();
     restored = true;
     const restoredMark = env.daemon.mark();
     for (const [i, b] of before.entries()) {
-      const provider = env.providers.get(b.c.kind)!;
-      const rec = createRecorder({ scenario: "database", variant, provider: b.c.kind }, result);
-      const e = evidence[i];
-      // The provider retries the webhook it got a 5xx for; the operator retries the command.
-      const redelivered = env.webhooks.available
-        ? await waitFor(() => {
-          const after = provider.notificationAttempts(b.c.calendar, b.deliveryMark)
-            .filter((a) => a.at >= outageEnd);
-          return after.some((a) => typeof a.status === "number" && a.status < 300) && after;
-        }, { timeoutMs: 15_000 }) ??
-          provider.notificationAttempts(b.c.calendar, b.deliveryMark)
-            .filter((a) => a.at >= outageEnd)
-        : null;
-      const retry = await operatorSync(env, b.c);
-      const recovery = await collectRecovery(env, b.c, restoredMark, 10_000);
-
-      rec.check(
-        "outage",
-        "operation failed with a logged database error",
-        checkDatabaseErrorLogged(e),
-      );
-      rec.check("outage", "webhook got a 5xx so the provider retries", checkWebhookRejected(e));
-      rec.check(
-        "outage",
-        "webhook failed fast",
-        checkFailedFast(e, { deadlineMs: DEADLINE_MS, slackMs: ANSWER_SLACK_MS }),
-      );
-      rec.check(
-        "outage",
-        "calsync sync reported the database error",
-        checkCommandReportsError(e.command),
-      );
-      rec.check(
-        "outage",
-        `${selector(labels)} went up`,
-        checkMetricIncreased({
-          metric: selector(labels),
-          before: e.failuresBefore,
-          after: e.failuresAfter,
-        }),
-      );
-      rec.check("outage", "no partial rows in external_calendar_events", checkEventsUnchanged(e));
-      rec.check(
-        "outage",
-        "external_calendar_connections not partially updated",
-        checkConnectionUntouched(e),
-      );
-      rec.check("outage", "daemon stayed up", checkDaemonAlive(e));
-      rec.check(
-        "recovery",
-        "provider's webhook retry accepted",
-        checkWebhookRedelivered(redelivered, env.webhooks.note),
-      );
-      rec.check("recovery", "retried calsync sync succeeded", checkCommandSucceeded(retry));
-      rec.check("recovery", "sync succeeded", checkRecoverySync(recovery, "Silent Failures"));
-      rec.check(
-        "recovery",
-        "data consistent with the provider",
-        checkMirrorMatchesProvider(recovery),
-      );
-      await rec.verify("recovery", sql, b.c.providerId);
+      const rec = recorder(b);
+      recordOutageChecks(rec, b, evidence[i]);
+      await recordRecovery(env, rec, b, { outageEnd, restoredMark });
     }
   } finally {
     if (!restored) await fault.restore();

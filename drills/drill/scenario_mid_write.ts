@@ -79,6 +79,7 @@ async function runOne(
   const evidence: DatabaseOutageEvidence = {
     connectionId: c.connectionId,
     databaseLogs: failureLog?.kind === "database" ? [failureLog] : [],
+    deliveryIds: null,
     webhookAttempts: null,
     webhookNote: "",
     webhookLatenciesMs: [],

@@ -17,10 +17,19 @@ export async function failureCount(
   return sumSamples(await scrapeMetrics(env.daemon.url), FAILURES_METRIC, labels);
 }
 
-/** Renders a metric selector for evidence text. */
-export function selector(labels: Record<string, string>): string {
+/** Scrapes the daemon and sums counter `name` over samples with `labels`. */
+export async function counterValue(
+  env: DrillEnvironment,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  return sumSamples(await scrapeMetrics(env.daemon.url), name, labels);
+}
+
+/** Renders a metric selector for evidence text (`calendar_sync_failures_total` by default). */
+export function selector(labels: Record<string, string>, name = FAILURES_METRIC): string {
   const inner = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",");
-  return `${FAILURES_METRIC}{${inner}}`;
+  return `${name}{${inner}}`;
 }
 
 /** True for the daemon's "sync succeeded" line of one connection. */

@@ -67,7 +67,11 @@ async function answer(delivery: Delivery): Promise<Response> {
   const batch = await parseBatch(delivery);
   const sql = deps.sql();
   if (!sql) {
-    throw unavailable(deps, { items: batch.valid.length, error: new DatabaseNotOpenError() });
+    throw unavailable(deps, {
+      items: batch.valid.length,
+      subscriptionIds: batch.valid.map((item) => item.subscriptionId),
+      error: new DatabaseNotOpenError(),
+    });
   }
   const channels = await findSubscriptions(delivery, { sql, items: batch.valid });
   const checked = await authenticate(deps, { items: batch.valid, channels });
@@ -139,7 +143,11 @@ async function findSubscriptions(
       "Graph subscription lookup",
     );
   } catch (error) {
-    throw unavailable(deps, { items: items.length, error });
+    throw unavailable(deps, {
+      items: items.length,
+      subscriptionIds: items.map((item) => item.subscriptionId),
+      error,
+    });
   }
 }
 
@@ -189,7 +197,11 @@ async function record(
       "Recording Graph notifications",
     );
   } catch (error) {
-    throw unavailable(deps, { items: checked.records.length + checked.ignored, error });
+    throw unavailable(deps, {
+      items: checked.records.length + checked.ignored,
+      subscriptionIds: checked.records.map((item) => item.subscriptionId),
+      error,
+    });
   }
 }
 
@@ -277,15 +289,19 @@ function validate(c: Context, token: string): Response {
   });
 }
 
-/** Counts and logs a batch the database cannot take now; returns the 503 to throw. */
+/**
+ * Counts and logs a batch the database cannot take now; returns the 503 to throw. The line names
+ * the batch's subscriptions, so an operator can tell which deliveries failed.
+ */
 function unavailable(
   deps: WebhookDeps,
-  { items, error }: { items: number; error: unknown },
+  { items, subscriptionIds, error }: { items: number; subscriptionIds: string[]; error: unknown },
 ): HttpError {
   count(deps, "microsoft", "unavailable", Math.max(items, 1));
   log.error("Cannot record Graph notifications: database unavailable; answered 503", {
     provider: "microsoft",
     items,
+    subscription_ids: [...new Set(subscriptionIds)],
     kind: "database",
     ...errorFields(error),
   });

@@ -1,9 +1,15 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import {
+  checkBackoffGrows,
   checkBackoffSet,
+  checkConsecutiveFailures,
   checkErrorCounted,
+  checkEventsUntouched,
+  checkFailuresLogged,
   checkLastErrorDetails,
   checkNoEarlyRetry,
+  checkOneTrigger,
+  checkRetriedByItself,
   checkRetryAfterHonoured,
   checkSyncStillNeeded,
 } from "../../drills/drill/checks_api.ts";
@@ -11,7 +17,6 @@ import {
   checkConnectionUntouched,
   checkDaemonAlive,
   checkEventsUnchanged,
-  checkFailureLogged,
   checkMetricIncreased,
   checkMirrorMatchesProvider,
 } from "../../drills/drill/checks_common.ts";
@@ -32,6 +37,8 @@ import type {
   ApiOutageEvidence,
   ConnectionState,
   DatabaseOutageEvidence,
+  LogLine,
+  SyncRun,
   WebhookOutageEvidence,
 } from "../../drills/drill/evidence.ts";
 import { buildReport, renderResultsBlock } from "../../drills/drill/report.ts";
@@ -55,32 +62,95 @@ function row(overrides: Partial<ConnectionState> = {}): ConnectionState {
   };
 }
 
-/** What a healthy daemon leaves behind after a 503 from the provider. */
+const SUCCESS_BEFORE = NOW - 60_000;
+// A healthy daemon's delays for the first three failures in a row (base 500 ms, max 2000 ms).
+const DELAYS = [400, 900, 1_800];
+
+function failedRun(n: number, at: number, overrides: Partial<ConnectionState> = {}): SyncRun {
+  return {
+    claimedAt: at - 30,
+    requestsBefore: n === 1 ? 1 : 0,
+    end: {
+      at,
+      state: row({
+        errorCount: n,
+        backoffUntil: new Date(at + DELAYS[n - 1]),
+        lastSuccessAt: new Date(SUCCESS_BEFORE),
+        ...overrides,
+      }),
+    },
+  };
+}
+
+/** Three failed runs, each retried by the daemon after its backoff, then a successful one. */
+function healthyRuns(): SyncRun[] {
+  const runs: SyncRun[] = [];
+  let at = NOW;
+  for (let n = 1; n <= 3; n++) {
+    runs.push(failedRun(n, at));
+    at += DELAYS[n - 1] + 100;
+  }
+  runs.push({
+    claimedAt: at - 30,
+    requestsBefore: 0,
+    end: {
+      at,
+      state: row({
+        errorCount: 0,
+        backoffUntil: null,
+        lastError: null,
+        lastSuccessAt: new Date(at),
+      }),
+    },
+  });
+  return runs;
+}
+
+function failureLine(run: SyncRun, attempt: number): LogLine {
+  return {
+    level: "error",
+    kind: "provider_unavailable",
+    connection_id: "c1",
+    provider: "google",
+    status: 503,
+    attempt,
+    backoff_until: run.end!.state.backoffUntil?.toISOString() ?? null,
+  };
+}
+
+/** What a healthy daemon leaves behind after three 503s in a row from the provider. */
 function healthyApi(overrides: Partial<ApiOutageEvidence> = {}): ApiOutageEvidence {
+  const runs = overrides.runs ?? healthyRuns();
   return {
     injectedStatus: 503,
     expectedKind: "provider_unavailable",
     retryAfterMs: null,
+    injectedFailures: 3,
+    backoff: { baseMs: 500, maxMs: 2_000 },
     connectionId: "c1",
-    failureLog: {
-      level: "error",
-      kind: "provider_unavailable",
-      connection_id: "c1",
-      provider: "google",
-      status: 503,
-      attempt: 1,
-      backoff_until: new Date(NOW + 1_200).toISOString(),
-    },
-    failedAt: NOW,
-    row: row(),
-    readAt: NOW + 20,
+    successBefore: SUCCESS_BEFORE,
+    errorsBefore: 0,
+    triggers: 1,
+    runs,
+    failureLogs: runs.filter((run) => run.end?.state.lastSuccessAt?.getTime() === SUCCESS_BEFORE)
+      .map((run, i) => failureLine(run, i + 1)),
+    providerRequests: runs.map((run, i) => ({ at: run.claimedAt + 10, status: i < 3 ? 503 : 200 })),
     failuresBefore: 0,
-    failuresAfter: 1,
-    eventsBefore: EVENTS,
-    eventsAfter: EVENTS,
-    retryRequestTimes: [NOW + 1_250],
+    failuresAfter: 3,
+    eventRows: 2,
+    eventWrites: 0,
     ...overrides,
   };
+}
+
+/** The healthy runs with the k-th failure (1-based) leaving `state` overrides. */
+function withFailure(k: number, overrides: Partial<ConnectionState>): SyncRun[] {
+  const runs = healthyRuns();
+  runs[k - 1] = {
+    ...runs[k - 1],
+    end: { ...runs[k - 1].end!, state: { ...runs[k - 1].end!.state, ...overrides } },
+  };
+  return runs;
 }
 
 function healthyDatabase(overrides: Partial<DatabaseOutageEvidence> = {}): DatabaseOutageEvidence {
@@ -90,9 +160,13 @@ function healthyDatabase(overrides: Partial<DatabaseOutageEvidence> = {}): Datab
       level: "error",
       kind: "database",
       category: "calsync.webhooks",
+      provider: "google",
+      channel_id: "ch1",
+      message_number: 7,
       message: "x",
     }],
-    webhookAttempts: [{ attempt: 1, status: 503, at: NOW }],
+    deliveryIds: ["google:ch1:7"],
+    webhookAttempts: [{ attempt: 1, status: 503, at: NOW, ids: ["google:ch1:7"] }],
     webhookNote: "",
     webhookLatenciesMs: [12],
     failuresBefore: 3,
@@ -136,13 +210,17 @@ Deno.test("a healthy daemon's evidence passes every API outage check", () => {
   const evidence = healthyApi();
   for (
     const check of [
-      checkFailureLogged,
+      checkOneTrigger,
+      checkFailuresLogged,
+      checkConsecutiveFailures,
       checkBackoffSet,
       checkErrorCounted,
       checkLastErrorDetails,
       checkSyncStillNeeded,
-      checkEventsUnchanged,
+      checkBackoffGrows,
+      checkEventsUntouched,
       checkNoEarlyRetry,
+      checkRetriedByItself,
     ]
   ) {
     const result = check(evidence);
@@ -150,70 +228,126 @@ Deno.test("a healthy daemon's evidence passes every API outage check", () => {
     assertEquals(result.diagnosis, null);
   }
   assert(checkMetricIncreased({ metric: "m", before: 0, after: 1 }).pass);
+  assert(checkMetricIncreased({ metric: "m", before: 0, after: 3, expected: 3 }).pass);
 });
 
-Deno.test("no backoff_until is Backoff Not Activated", () => {
+Deno.test("no backoff_until, or one not after the failure, is Backoff Not Activated", () => {
   assertFails(
-    checkBackoffSet(healthyApi({ row: row({ backoffUntil: null }) })),
+    checkBackoffSet(healthyApi({ runs: withFailure(2, { backoffUntil: null }) })),
     "Backoff Not Activated",
   );
-  // A backoff already in the past when read is no backoff either.
-  assertFails(
-    checkBackoffSet(healthyApi({ row: row({ backoffUntil: new Date(NOW) }) })),
-    "Backoff Not Activated",
-  );
+  // A backoff that ends the moment the failure is recorded is no backoff either.
+  const runs = healthyRuns();
+  runs[0].end!.state.backoffUntil = new Date(runs[0].end!.at);
+  assertFails(checkBackoffSet(healthyApi({ runs })), "Backoff Not Activated");
 });
 
-Deno.test("an immediate retry is Backoff Not Activated, with the early requests counted", () => {
-  const result = checkNoEarlyRetry(
-    healthyApi({ retryRequestTimes: [NOW + 5, NOW + 10, NOW + 1_300] }),
-  );
+Deno.test("a failed sync that clears sync_needed is never retried: Backoff Not Activated", () => {
+  // One trigger, one failure that left sync_needed false, no run after it.
+  const runs = [failedRun(1, NOW, { syncNeeded: false })];
+  const evidence = healthyApi({ runs, failureLogs: [failureLine(runs[0], 1)], failuresAfter: 1 });
+  for (const check of [checkSyncStillNeeded, checkConsecutiveFailures, checkRetriedByItself]) {
+    assertFails(check(evidence), "Backoff Not Activated");
+  }
+  // The log line and the metric are right: one missing behaviour, one diagnosis.
+  assert(checkFailuresLogged(evidence).pass);
+  assert(checkMetricIncreased({ metric: "m", before: 0, after: 1, expected: 1 }).pass);
+});
+
+Deno.test("a backoff that never grows is Backoff Not Activated", () => {
+  const runs = healthyRuns();
+  for (const run of runs.slice(0, 3)) {
+    run.end!.state.backoffUntil = new Date(run.end!.at + 400);
+  }
+  const result = checkBackoffGrows(healthyApi({ runs }));
   assertFails(result, "Backoff Not Activated");
-  assertStringIncludes(result.detail, "2 before backoff_until");
+  assertStringIncludes(result.detail, "#3 400 ms (bounds 1000-2000)");
 });
 
-Deno.test("sync_needed false and error_count 0 are Backoff Not Activated", () => {
+Deno.test("a retry before backoff_until is Backoff Not Activated, with the early requests counted", () => {
+  const evidence = healthyApi();
+  const first = evidence.runs[0].end!;
+  const result = checkNoEarlyRetry({
+    ...evidence,
+    providerRequests: [...evidence.providerRequests, { at: first.at + 50, status: 503 }],
+  });
+  assertFails(result, "Backoff Not Activated");
+  assertStringIncludes(result.detail, "#1: 1 requests before it");
+});
+
+Deno.test("a retry started by a new sync request is not the daemon's own: Backoff Not Activated", () => {
+  const runs = healthyRuns();
+  runs[3].requestsBefore = 1;
+  assertFails(checkRetriedByItself(healthyApi({ runs })), "Backoff Not Activated");
+  // The drill's own evidence is suspect then too: it names no symptom of the daemon.
+  assertFails(checkOneTrigger(healthyApi({ runs })), null);
+});
+
+Deno.test("error_count that does not count each failure is Backoff Not Activated", () => {
   assertFails(
-    checkSyncStillNeeded(healthyApi({ row: row({ syncNeeded: false }) })),
+    checkErrorCounted(healthyApi({ runs: withFailure(1, { errorCount: 0 }) })),
     "Backoff Not Activated",
   );
   assertFails(
-    checkErrorCounted(healthyApi({ row: row({ errorCount: 0 }) })),
+    checkErrorCounted(healthyApi({ runs: withFailure(3, { errorCount: 1 }) })),
     "Backoff Not Activated",
   );
 });
 
-Deno.test("a Retry-After cut short is Backoff Not Activated", () => {
+Deno.test("a Retry-After cut short at the maximum backoff is Backoff Not Activated", () => {
+  const failed = failedRun(1, NOW, {
+    backoffUntil: new Date(NOW + 2_000),
+    lastError: { kind: "rate_limited", status: 429, message: "x", retry_after_ms: 3_000 },
+  });
+  const recovered = { claimedAt: NOW + 2_050, requestsBefore: 0, end: healthyRuns()[3].end };
   const evidence = healthyApi({
     injectedStatus: 429,
     expectedKind: "rate_limited",
-    retryAfterMs: 2_000,
-    row: row({
-      backoffUntil: new Date(NOW + 900),
-      lastError: { kind: "rate_limited", status: 429, message: "x", retry_after_ms: null },
-    }),
+    retryAfterMs: 3_000,
+    injectedFailures: 1,
+    runs: [failed, recovered],
+    providerRequests: [{ at: NOW - 20, status: 429 }, { at: NOW + 2_060, status: 200 }],
   });
-  assertFails(checkRetryAfterHonoured(evidence), "Backoff Not Activated");
-  const honoured = healthyApi({
-    retryAfterMs: 2_000,
-    row: row({ backoffUntil: new Date(NOW + 2_000), lastError: { retry_after_ms: 2_000 } }),
-  });
-  assert(checkRetryAfterHonoured(honoured).pass);
+  const result = checkRetryAfterHonoured(evidence);
+  assertFails(result, "Backoff Not Activated");
+  assertStringIncludes(result.detail, "2020 ms after the 429");
+  failed.end!.state.backoffUntil = new Date(NOW + 3_000);
+  const honoured = {
+    ...evidence,
+    providerRequests: [{ at: NOW - 20, status: 429 }, { at: NOW + 3_050, status: 200 }],
+  };
+  assert(checkRetryAfterHonoured(honoured).pass, checkRetryAfterHonoured(honoured).detail);
 });
 
-Deno.test("no log line is Silent Failures", () => {
-  assertFails(checkFailureLogged(healthyApi({ failureLog: null })), "Silent Failures");
+Deno.test("a failure without its log line is Silent Failures, and only that", () => {
+  const evidence = healthyApi();
+  const missing = { ...evidence, failureLogs: evidence.failureLogs.slice(0, 2) };
+  assertFails(checkFailuresLogged(missing), "Silent Failures");
+  // Every other check reads the audit trail, not the log: no second, wrong diagnosis.
+  for (const check of [checkBackoffSet, checkNoEarlyRetry, checkRetriedByItself]) {
+    assert(check(missing).pass, check.name);
+  }
   // A line without the architecture's fields (here: no backoff_until) is not structured enough.
-  const { backoff_until: _, ...partial } = healthyApi().failureLog!;
-  const result = checkFailureLogged(healthyApi({ failureLog: partial }));
+  const { backoff_until: _, ...partial } = evidence.failureLogs[0];
+  const result = checkFailuresLogged({
+    ...evidence,
+    failureLogs: [partial, ...evidence.failureLogs.slice(1)],
+  });
   assertFails(result, "Silent Failures");
   assertStringIncludes(result.detail, "missing fields: backoff_until");
   assertFails(checkDatabaseErrorLogged(healthyDatabase({ databaseLogs: [] })), "Silent Failures");
 });
 
+Deno.test("failures not counted once each are Silent Failures", () => {
+  assertFails(
+    checkMetricIncreased({ metric: "m", before: 0, after: 1, expected: 3 }),
+    "Silent Failures",
+  );
+});
+
 Deno.test("a last_error stored as a JSON string is Silent Failures", () => {
   const result = checkLastErrorDetails(
-    healthyApi({ row: row({ lastError: '{"kind":"provider_unavailable"}' }) }),
+    healthyApi({ runs: withFailure(2, { lastError: '{"kind":"provider_unavailable"}' }) }),
   );
   assertFails(result, "Silent Failures");
 });
@@ -223,8 +357,7 @@ Deno.test("no metric increment is Silent Failures", () => {
 });
 
 Deno.test("partial rows are Partial State Written", () => {
-  const changed = [EVENTS[0], 'e2 | "3" | confirmed | Review (new)'];
-  assertFails(checkEventsUnchanged(healthyApi({ eventsAfter: changed })), "Partial State Written");
+  assertFails(checkEventsUntouched(healthyApi({ eventWrites: 2 })), "Partial State Written");
   assertFails(
     checkEventsUnchanged(
       healthyDatabase({ eventsAfter: [...EVENTS, "e3 | marker"], markerRows: 1 }),
@@ -237,6 +370,40 @@ Deno.test("partial rows are Partial State Written", () => {
   const result = checkConnectionUntouched({ ...moved, rowBefore: healthyDatabase().rowBefore });
   assertFails(result, "Partial State Written");
   assertStringIncludes(result.detail, "sync_cursor");
+});
+
+Deno.test("only the webhook handler's line naming an outage delivery shows the webhook's error", () => {
+  assert(checkDatabaseErrorLogged(healthyDatabase()).pass);
+  // The scheduler's claim failure is no evidence about the webhook (issue 16's planted defect).
+  const scheduler = {
+    level: "error",
+    kind: "database",
+    category: "calsync.scheduler",
+    message: "Cannot claim due connections; retrying in 500 ms",
+  };
+  assertFails(
+    checkDatabaseErrorLogged(healthyDatabase({ databaseLogs: [scheduler] })),
+    "Silent Failures",
+  );
+  // Nor is a handler line about another delivery.
+  const other = { ...healthyDatabase().databaseLogs[0], message_number: 99 };
+  assertFails(
+    checkDatabaseErrorLogged(healthyDatabase({ databaseLogs: [other] })),
+    "Silent Failures",
+  );
+  const graph = {
+    level: "error",
+    kind: "database",
+    category: "calsync.webhooks",
+    provider: "microsoft",
+    subscription_ids: ["s1"],
+  };
+  assert(
+    checkDatabaseErrorLogged(
+      healthyDatabase({ databaseLogs: [graph], deliveryIds: ["microsoft:s1"] }),
+    )
+      .pass,
+  );
 });
 
 Deno.test("a webhook acknowledged while the database is down is Silent Failures", () => {

@@ -282,6 +282,17 @@ Deno.test("status faults are provider-shaped, honour times and Retry-After", asy
   assert.deepEqual(google.requests.map((r) => r.status), [503, 503, 200, 403, 200]);
 });
 
+Deno.test("a fault scoped to a calendar is neither used up nor seen by other calendars", async () => {
+  await using google = startFakeGoogle();
+  const token = google.issueAccessToken();
+  google.addCalendar("other");
+  google.addCalendar("target");
+  google.setFault({ kind: "status", status: 503 }, { times: 1, calendar: "target" });
+  assert.equal((await getJson(eventsUrl(google, "other", {}), token)).status, 200);
+  assert.equal((await getJson(eventsUrl(google, "target", {}), token)).status, 503);
+  assert.equal((await getJson(eventsUrl(google, "target", {}), token)).status, 200);
+});
+
 Deno.test("malformed, invalid_grant and gone faults hit only their endpoints", async () => {
   await using google = startFakeGoogle();
   google.addRefreshToken("rt");
