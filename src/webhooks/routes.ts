@@ -12,6 +12,11 @@ import type { WebhookDeps } from "./webhook_deps.ts";
 // Google notifications have no body; anything sizeable is not from Google.
 const GOOGLE_MAX_BODY_BYTES = 4_096;
 
+/** Body limits of webhook paths below the global one, enforced before a body is buffered. */
+export const WEBHOOK_BODY_LIMITS: Readonly<Record<string, number>> = {
+  "/webhooks/google": GOOGLE_MAX_BODY_BYTES,
+};
+
 /** Adds `/webhooks/google` and `/webhooks/microsoft` (every method, so others get a 405). */
 export function mountWebhooks(
   app: Hono,

@@ -200,7 +200,12 @@ Deno.test("Google push notifications", async (t) => {
         }),
       );
       assertEquals(missing.status, 400);
+      // RFC 9457 problem details, plus the stable `error` and `message` callers match on.
       assertEquals(missing.json, {
+        type: "about:blank",
+        title: "Bad Request",
+        status: 400,
+        detail: "Missing required headers: x-goog-message-number, x-goog-resource-state",
         error: "missing_header",
         message: "Missing required headers: x-goog-message-number, x-goog-resource-state",
       });
