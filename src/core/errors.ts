@@ -89,9 +89,20 @@ function causeText(cause: unknown): string {
 
 /** A database call outlived its client-side deadline. */
 export class DatabaseDeadlineError extends CalsyncError<"DEADLINE_EXCEEDED"> {
-  constructor(message: string) {
-    super("DEADLINE_EXCEEDED", message);
+  constructor(message: string, options?: ErrorOptions) {
+    super("DEADLINE_EXCEEDED", message, options);
     this.name = "DatabaseDeadlineError";
+  }
+}
+
+/** Deadline-bound work was refused because too much already waits for the database. */
+export class DatabaseQueueFullError extends CalsyncError<"DATABASE_QUEUE_FULL"> {
+  constructor(what: string, maxQueued: number) {
+    super(
+      "DATABASE_QUEUE_FULL",
+      `Cannot start ${what}: ${maxQueued} deliveries already wait for the database`,
+    );
+    this.name = "DatabaseQueueFullError";
   }
 }
 

@@ -74,6 +74,7 @@ async function startListeners(
         sql: () => state.database?.sql ?? null,
         metrics,
         deadlineMs: config.WEBHOOK_RESPONSE_DEADLINE_MS,
+        queue: { maxConcurrent: config.DB_POOL_MAX, maxQueued: config.DB_QUEUE_MAX },
       }),
   });
   const limits = {

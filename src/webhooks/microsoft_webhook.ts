@@ -1,7 +1,7 @@
 /** @module `POST /webhooks/microsoft`: Graph validation handshakes and change notifications. */
 import type { Context } from "hono";
 import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
-import { type Sql, withDeadline } from "../storage/client.ts";
+import type { Sql } from "../storage/client.ts";
 import type { ChannelIdentity } from "../storage/webhook_channels.ts";
 import { type GraphRecord, recordGraphNotifications } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
@@ -186,10 +186,11 @@ async function findSubscriptions(
   { sql, items }: { sql: Sql; items: ValidItem[] },
 ): Promise<Map<string, ChannelIdentity>> {
   try {
-    return await withDeadline(
-      deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId)),
-      remaining(startedAt, deps.deadlineMs),
+    return await deps.gate.run(
       "Graph subscription lookup",
+      remaining(startedAt, deps.deadlineMs),
+      ({ signal }) =>
+        deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId), signal),
     );
   } catch (error) {
     throw unavailable(deps, { items: items.length, error });
@@ -229,10 +230,10 @@ async function record(
   { sql, checked }: { sql: Sql; checked: Checked },
 ): Promise<{ known: Set<string>; fresh: Set<string> }> {
   try {
-    return await withDeadline(
-      recordGraphNotifications(sql, checked.records),
-      remaining(startedAt, deps.deadlineMs),
+    return await deps.gate.run(
       "Recording Graph notifications",
+      remaining(startedAt, deps.deadlineMs),
+      (bounds) => recordGraphNotifications(sql, checked.records, bounds),
     );
   } catch (error) {
     throw unavailable(deps, { items: checked.records.length + checked.ignored, error });

@@ -88,7 +88,7 @@ Deno.test("malformed requests over raw TCP get a 4xx problem+json, never a 5xx o
     "POST /webhooks/google HTTP/1.1\r\nHost: x\r\n" +
     `X-Goog-Channel-ID: ${channelId}\r\nX-Goog-Channel-Token: ${SECRET}\r\n` +
     `X-Goog-Message-Number: ${1 + int(1e6)}\r\nX-Goog-Resource-State: exists\r\n` +
-    "X-Goog-Resource-ID: r\r\n";
+    "X-Goog-Resource-ID: r\r\nX-Goog-Resource-URI: https://www.googleapis.com/calendar/v3/x\r\n";
   const graph =
     "POST /webhooks/microsoft HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n";
   const json = '{"value":[{"subscriptionId":"s","changeType":"updated","resource":"r"}]}';
