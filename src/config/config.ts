@@ -115,7 +115,14 @@ const EnvSchema = z.object({
   WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
   CALSYNC_ENCRYPTION_KEY: z.string().optional(),
   CALSYNC_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+  DATABASE_URL_FILE: z.string().min(1).optional(),
+  GOOGLE_CLIENT_SECRET_FILE: z.string().min(1).optional(),
+  MICROSOFT_CLIENT_SECRET_FILE: z.string().min(1).optional(),
 });
+
+// Secrets that may come from a file instead (systemd LoadCredential, a mounted secret), so they
+// never sit in the environment, where /proc/PID/environ and crash reports can show them.
+const FILE_SECRETS = ["DATABASE_URL", "GOOGLE_CLIENT_SECRET", "MICROSOFT_CLIENT_SECRET"] as const;
 
 /** The parsed environment: every setting calsync reads. */
 export type Env = z.output<typeof EnvSchema>;
@@ -146,8 +153,23 @@ export function loadConfig(
     const value = env[key];
     if (value !== undefined && value !== "") input[key] = value;
   }
-  const parsed = EnvSchema.safeParse(input);
   const problems: string[] = [];
+  for (const name of FILE_SECRETS) {
+    const path = input[`${name}_FILE`];
+    if (path === undefined) continue;
+    if (input[name] !== undefined) {
+      problems.push(`${name}_FILE: set either ${name} or ${name}_FILE`);
+      continue;
+    }
+    try {
+      // A trailing newline is how editors and `echo` end files, never part of the secret.
+      input[name] = readFile(path).replace(/\r?\n$/, "");
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read it: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = EnvSchema.safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? "environment");

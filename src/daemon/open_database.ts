@@ -43,11 +43,11 @@ export async function openDatabase(
         log: (message, fields) => log.info(message, fields ?? {}),
       });
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) {
+      if (lacksPermission(error)) {
         // The compiled binary is not granted what the embedded server needs, by design.
         throw new EmbeddedDatabaseUnavailableError(
           "DATABASE_URL is not set and this build may not start the embedded PostgreSQL " +
-            `(${error.message}); set DATABASE_URL to a PostgreSQL 14+ server`,
+            `(${(error as Error).message}); set DATABASE_URL to a PostgreSQL 14+ server`,
           error,
         );
       }
@@ -72,6 +72,16 @@ export async function openDatabase(
       if (stopEmbedded) await stopEmbedded();
     },
   };
+}
+
+/** True when `error`, or any cause of it, is a permission the process was not granted. */
+function lacksPermission(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    // Reading the binaries package is refused first now that --allow-read names its paths; the
+    // embedded module reports that inside its own error's message.
+    if (e instanceof Deno.errors.NotCapable || /Requires \w+ access/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Runs `select 1` under a deadline; throws DatabaseUnavailableError naming the database. */
