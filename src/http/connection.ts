@@ -147,6 +147,8 @@ export function serveConnection(conn: Deno.TcpConn, ctx: ConnectionContext): Ser
         buffer = buffer.slice(end + 4);
         const parsed = parseRequestHead(head);
         if ("status" in parsed) throw refused(parsed);
+        // The head is in: its deadline must not run on into the body or the handler.
+        disarm();
         return parsed;
       }
       if (buffer.length > ctx.maxHeaderBytes) {

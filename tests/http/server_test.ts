@@ -8,6 +8,11 @@ function testApp(): Hono {
   const app = new Hono();
   app.get("/ok", (c) => c.json({ ok: true }));
   app.post("/echo", async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }));
+  // Slower than the short deadlines below: a request being handled is not the client's delay.
+  app.get("/slow", async (c) => {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return c.json({ slow: true });
+  });
   app.post("/small", async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }));
   return app;
 }
@@ -158,4 +163,14 @@ Deno.test("bodies beyond the bytes-in-flight budget are refused while the budget
   } finally {
     holder.close();
   }
+});
+
+Deno.test("a handler slower than the header and idle timeouts still answers", async () => {
+  await using server = await serveTest({ headerTimeoutMs: 100, idleTimeoutMs: 100 });
+  const answer = await rawExchange(
+    server.port,
+    "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(statusesOf(answer), [200]);
+  assertEquals(await closedCount(server.metrics, "header_timeout"), 0);
 });
