@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, readEnv } from "./src/config/config.ts";
 import { CommandError, runCommand, UsageError } from "./src/cli/commands.ts";
+import { healthcheck } from "./src/cli/healthcheck.ts";
 import { USAGE } from "./src/cli/usage.ts";
 import { logger, setupLogging } from "./src/log/setup.ts";
 import {
@@ -37,7 +38,12 @@ const writeOut = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
 /** Runs calsync with the given arguments and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "drill") {
-    const { runDrillCli } = await import("./drills/drill_cli.ts");
+    // Not a literal specifier, so `deno compile` leaves the drill and its fakes out of the
+    // binary unless deploy/compile.ts includes them (CALSYNC_COMPILE_WITH_DRILL=1).
+    const drill = "./drills/drill_cli.ts";
+    const { runDrillCli } = await import(drill) as {
+      runDrillCli(args: string[]): Promise<number>;
+    };
     return await runDrillCli(args.slice(1));
   }
   let parsed;
@@ -61,6 +67,9 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     throw error;
+  }
+  if (command.length === 1 && command[0] === "healthcheck") {
+    return await healthcheck(config, writeErr);
   }
   if (command.length === 1 && command[0] === "serve") {
     await setupLogging(config.LOG_LEVEL);

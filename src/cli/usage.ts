@@ -6,6 +6,7 @@ export const USAGE = `calsync: mirror Google and Microsoft calendars into Postgr
 Usage:
   calsync [serve]                                  run the daemon (HTTP + scheduler)
   calsync migrate                                  apply database migrations and exit
+  calsync healthcheck                              exit 0 when this host's daemon answers /healthz
   calsync providers add --kind google|microsoft --name NAME [--allowlisted]
   calsync providers list
   calsync providers allowlist --provider NAME|ID [--off]

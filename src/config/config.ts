@@ -81,9 +81,16 @@ const EnvSchema = z.object({
     "must be host:port, e.g. 127.0.0.1:9464",
   ).optional(),
   HTTP_MAX_BODY_BYTES: int(1_048_576, 1_024, 67_108_864),
+  HTTP_HEADER_TIMEOUT_MS: int(10_000, 100, 600_000),
+  HTTP_BODY_TIMEOUT_MS: int(10_000, 100, 600_000),
+  HTTP_IDLE_TIMEOUT_MS: int(5_000, 100, 3_600_000),
+  HTTP_MAX_CONNECTIONS: int(1_024, 1, 1_000_000),
+  HTTP_MAX_BYTES_IN_FLIGHT: int(67_108_864, 65_536, 4_294_967_296),
+  HTTP_MAX_HEADER_BYTES: int(16_384, 1_024, 1_048_576),
   DB_POOL_MAX: int(10, 1, 1_000),
   DB_STATEMENT_TIMEOUT_MS: int(15_000, 100, 3_600_000),
   DB_CONNECT_TIMEOUT_MS: int(5_000, 100, 600_000),
+  DB_QUEUE_MAX: int(100, 0, 100_000),
   DB_RETRY_BASE_MS: int(200, 1, 600_000),
   DB_RETRY_MAX_MS: int(15_000, 1, 3_600_000),
   GOOGLE_API_BASE_URL: httpUrl("https://www.googleapis.com/calendar/v3"),
@@ -114,7 +121,14 @@ const EnvSchema = z.object({
   WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
   CALSYNC_ENCRYPTION_KEY: z.string().optional(),
   CALSYNC_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+  DATABASE_URL_FILE: z.string().min(1).optional(),
+  GOOGLE_CLIENT_SECRET_FILE: z.string().min(1).optional(),
+  MICROSOFT_CLIENT_SECRET_FILE: z.string().min(1).optional(),
 });
+
+// Secrets that may come from a file instead (systemd LoadCredential, a mounted secret), so they
+// never sit in the environment, where /proc/PID/environ and crash reports can show them.
+const FILE_SECRETS = ["DATABASE_URL", "GOOGLE_CLIENT_SECRET", "MICROSOFT_CLIENT_SECRET"] as const;
 
 /** The parsed environment: every setting calsync reads. */
 export type Env = z.output<typeof EnvSchema>;
@@ -145,8 +159,23 @@ export function loadConfig(
     const value = env[key];
     if (value !== undefined && value !== "") input[key] = value;
   }
-  const parsed = EnvSchema.safeParse(input);
   const problems: string[] = [];
+  for (const name of FILE_SECRETS) {
+    const path = input[`${name}_FILE`];
+    if (path === undefined) continue;
+    if (input[name] !== undefined) {
+      problems.push(`${name}_FILE: set either ${name} or ${name}_FILE`);
+      continue;
+    }
+    try {
+      // A trailing newline is how editors and `echo` end files, never part of the secret.
+      input[name] = readFile(path).replace(/\r?\n$/, "");
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read it: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = EnvSchema.safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? "environment");

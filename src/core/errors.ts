@@ -14,7 +14,8 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "SECRET_UNREADABLE"
   | "SYNC_FAILED"
-  | "HTTP_ERROR";
+  | "HTTP_ERROR"
+  | "DATABASE_QUEUE_FULL";
 
 /** The base of every calsync error: subclasses fix `code` and `name`; messages are sentences. */
 export class CalsyncError<C extends ErrorCode = ErrorCode> extends Error {
@@ -88,9 +89,20 @@ function causeText(cause: unknown): string {
 
 /** A database call outlived its client-side deadline. */
 export class DatabaseDeadlineError extends CalsyncError<"DEADLINE_EXCEEDED"> {
-  constructor(message: string) {
-    super("DEADLINE_EXCEEDED", message);
+  constructor(message: string, options?: ErrorOptions) {
+    super("DEADLINE_EXCEEDED", message, options);
     this.name = "DatabaseDeadlineError";
+  }
+}
+
+/** Deadline-bound work was refused because too much already waits for the database. */
+export class DatabaseQueueFullError extends CalsyncError<"DATABASE_QUEUE_FULL"> {
+  constructor(what: string, maxQueued: number) {
+    super(
+      "DATABASE_QUEUE_FULL",
+      `Cannot start ${what}: ${maxQueued} deliveries already wait for the database`,
+    );
+    this.name = "DatabaseQueueFullError";
   }
 }
 
@@ -192,14 +204,21 @@ export type ProblemType =
   | "missing_header"
   | "invalid_header"
   | "forbidden"
-  | "unavailable";
+  | "unavailable"
+  | "malformed_request"
+  | "unsupported_version"
+  | "request_timeout"
+  | "headers_too_large"
+  | "overloaded"
+  | "internal_error";
 
 /** The statuses calsync answers errors with. */
-export type HttpErrorStatus = 400 | 403 | 404 | 405 | 413 | 415 | 503;
+export type HttpErrorStatus = 400 | 403 | 404 | 405 | 408 | 413 | 415 | 431 | 500 | 503;
 
 /**
- * An error answer, thrown by a handler and turned into `{ error: type, message }` (plus headers
- * such as Retry-After or Allow) by the app's one `onError`. `message` never contains a secret.
+ * An error answer, thrown by a handler and turned into an `application/problem+json` body (RFC 9457
+ * members plus `{ error: type, message }`, with headers such as Retry-After or Allow) by the app's
+ * one `onError`. `message` never contains a secret.
  */
 export class HttpError extends CalsyncError<"HTTP_ERROR"> {
   readonly status: HttpErrorStatus;

@@ -43,12 +43,11 @@ export async function openDatabase(
         log: (message, fields) => log.info(message, fields ?? {}),
       });
     } catch (error) {
-      const refused = causeOfType(error, Deno.errors.NotCapable);
-      if (refused) {
+      if (lacksPermission(error)) {
         // The compiled binary is not granted what the embedded server needs, by design.
         throw new EmbeddedDatabaseUnavailableError(
           "DATABASE_URL is not set and this build may not start the embedded PostgreSQL " +
-            `(${refused.message}); set DATABASE_URL to a PostgreSQL 14+ server`,
+            `(${(error as Error).message}); set DATABASE_URL to a PostgreSQL 14+ server`,
           error,
         );
       }
@@ -75,6 +74,16 @@ export async function openDatabase(
   };
 }
 
+/** True when `error`, or any cause of it, is a permission the process was not granted. */
+function lacksPermission(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    // Reading the binaries package is refused first now that --allow-read names its paths; the
+    // embedded module reports that inside its own error's message.
+    if (e instanceof Deno.errors.NotCapable || /Requires \w+ access/.test(e.message)) return true;
+  }
+  return false;
+}
+
 /** Runs `select 1` under a deadline; throws DatabaseUnavailableError naming the database. */
 export async function probeDatabase(database: Database, deadlineMs: number): Promise<void> {
   try {
@@ -82,17 +91,4 @@ export async function probeDatabase(database: Database, deadlineMs: number): Pro
   } catch (error) {
     throw new DatabaseUnavailableError(database.description, error);
   }
-}
-
-// The embedded server wraps what failed (e.g. a refused symlink while linking its libraries).
-function causeOfType<T extends Error>(
-  error: unknown,
-  type: abstract new (...args: never[]) => T,
-): T | null {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
-    if (current instanceof type) return current;
-    current = current.cause;
-  }
-  return null;
 }

@@ -8,7 +8,7 @@ import { logger } from "../log/setup.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { migrate, MigrationError, readMigrations } from "../storage/migrate.ts";
-import { mountWebhooks } from "../webhooks/routes.ts";
+import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../webhooks/routes.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
@@ -60,27 +60,45 @@ async function startListeners(
   state: ReadinessState,
   metrics: Metrics,
 ): Promise<HttpServer[]> {
+  const readiness = () => checkReadiness(state, metrics);
+  const bodyLimitFor = (path: string) =>
+    Math.min(config.HTTP_MAX_BODY_BYTES, WEBHOOK_BODY_LIMITS[path] ?? Infinity);
   const app = createApp({
     metrics,
-    readiness: () => checkReadiness(state, metrics),
+    readiness,
     maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+    bodyLimitFor,
     serveMetrics: config.METRICS_ADDR === undefined,
     routes: (app) =>
       mountWebhooks(app, {
         sql: () => state.database?.sql ?? null,
         metrics,
         deadlineMs: config.WEBHOOK_RESPONSE_DEADLINE_MS,
+        queue: { maxConcurrent: config.DB_POOL_MAX, maxQueued: config.DB_QUEUE_MAX },
       }),
   });
-  const servers = [await startHttpServer(app, { hostname: config.HOST, port: config.PORT })];
+  const limits = {
+    headerTimeoutMs: config.HTTP_HEADER_TIMEOUT_MS,
+    bodyTimeoutMs: config.HTTP_BODY_TIMEOUT_MS,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+    maxConnections: config.HTTP_MAX_CONNECTIONS,
+    maxBytesInFlight: config.HTTP_MAX_BYTES_IN_FLIGHT,
+    maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
+    bodyLimit: bodyLimitFor,
+  };
+  const servers = [
+    await startHttpServer(app, { hostname: config.HOST, port: config.PORT, metrics, limits }),
+  ];
   if (config.METRICS_ADDR !== undefined) {
-    // /metrics can live on its own (private) address so the webhook listener can be public.
+    // /metrics (and /readyz with its reason) live on a private address; the webhook port is public.
     const split = config.METRICS_ADDR.lastIndexOf(":");
     servers.push(
-      await startHttpServer(createMetricsApp(metrics), {
+      await startHttpServer(createMetricsApp(metrics, readiness), {
         hostname: config.METRICS_ADDR.slice(0, split).replace(/^\[|\]$/g, ""),
         port: Number(config.METRICS_ADDR.slice(split + 1)),
         name: "metrics",
+        metrics,
+        limits: { ...limits, bodyLimit: () => 0 },
       }),
     );
   }

@@ -117,6 +117,40 @@ export function createMetrics() {
       labelNames: ["route", "status"] as const,
       registers,
     }),
+    httpConnectionsClosed: new Counter({
+      name: "calsync_http_connections_closed_total",
+      help:
+        "HTTP connections closed, by listener and reason (completed, client_closed, idle_timeout, " +
+        "header_timeout, body_timeout, write_timeout, malformed, headers_too_large, " +
+        "body_too_large, overloaded, connection_limit, shutdown).",
+      labelNames: ["server", "reason"] as const,
+      registers,
+    }),
+    httpConnectionsOpen: new Gauge({
+      name: "calsync_http_connections_open",
+      help: "HTTP connections open now, by listener.",
+      labelNames: ["server"] as const,
+      registers,
+    }),
+    httpBytesInFlight: new Gauge({
+      name: "calsync_http_request_bytes_in_flight",
+      help:
+        "Request body bytes reserved or buffered now, by listener (capped by HTTP_MAX_BYTES_IN_FLIGHT).",
+      labelNames: ["server"] as const,
+      registers,
+    }),
+    databaseShed: new Counter({
+      name: "calsync_db_work_shed_total",
+      help:
+        "Webhook database work refused before reaching the pool, by reason (queue_full, deadline).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    databaseQueued: new Gauge({
+      name: "calsync_db_work_queued",
+      help: "Webhook database work waiting for a slot now (capped by DB_QUEUE_MAX).",
+      registers,
+    }),
     databaseUp: new Gauge({
       name: "calsync_database_up",
       help: "1 when the last database health probe succeeded, else 0.",

@@ -74,3 +74,34 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
 
 /** A database call outlived its client-side deadline. */
 export { DatabaseDeadlineError };
+
+/** The part of a postgres.js query that cancelling needs. */
+export type CancellableQuery = { cancel(): unknown };
+
+/**
+ * Cancels `query` when `signal` aborts, once it has been handed to a connection: a running one
+ * gets a cancel request on the server, one pipelined behind another is cancelled as it starts.
+ * A query not yet handed to a connection is left alone: postgres.js 3.4.9 leaves a connection
+ * stuck in "connecting" for good when the query it connects for is cancelled, and every later
+ * query then waits behind it (found by tests/webhooks/late_commit_test.ts). Such a query stays
+ * harmless: `WorkGate` bounds how many there are, and recording statements write nothing when
+ * they start after their `notAfter`.
+ */
+export function cancelOnAbort<Q extends CancellableQuery & Promise<unknown>>(
+  query: Q,
+  signal: AbortSignal | undefined,
+): Q {
+  if (!signal) return query;
+  const cancel = () => {
+    if (!(query as { state?: unknown }).state) return;
+    // The cancel request needs a connection of its own; during an outage it fails, harmlessly.
+    Promise.resolve(query.cancel()).catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else {
+    signal.addEventListener("abort", cancel, { once: true });
+    const forget = () => signal.removeEventListener("abort", cancel);
+    query.then(forget, forget);
+  }
+  return query;
+}

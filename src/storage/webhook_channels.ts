@@ -1,5 +1,5 @@
 /** @module SQL for `webhook_channels`: Google watch channels and Graph subscriptions. */
-import type { Sql } from "./client.ts";
+import { cancelOnAbort, type Sql } from "./client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** Where a channel is in its life; see migrations/002_webhook_channels.sql. */
@@ -34,13 +34,17 @@ export async function findChannels(
   sql: Sql,
   provider: ProviderKind,
   channelIds: readonly string[],
+  signal?: AbortSignal,
 ): Promise<ChannelIdentity[]> {
   if (channelIds.length === 0) return [];
-  const rows = await sql<
-    { channel_id: string; connection_id: string; secret: string; resource_id: string | null }[]
-  >`
+  const rows = await cancelOnAbort(
+    sql<
+      { channel_id: string; connection_id: string; secret: string; resource_id: string | null }[]
+    >`
     select channel_id, connection_id, secret, resource_id from webhook_channels
-    where provider = ${provider} and channel_id = any(${[...channelIds]}::text[])`;
+    where provider = ${provider} and channel_id = any(${[...channelIds]}::text[])`,
+    signal,
+  );
   return rows.map((row) => ({
     channelId: row.channel_id,
     connectionId: row.connection_id,

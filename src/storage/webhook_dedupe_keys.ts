@@ -1,9 +1,23 @@
 /** @module SQL for `webhook_dedupe_keys`: recording webhook deliveries once, and pruning. */
-import type { Sql } from "./client.ts";
+import { DatabaseDeadlineError } from "../core/errors.ts";
+import { cancelOnAbort, type Sql } from "./client.ts";
 import { SYNC_CHANNEL, syncRequestAssignments } from "./connections.ts";
 
 /** What recording one delivery did. */
 export type RecordOutcome = "accepted" | "duplicate" | "unknown_channel";
+
+/**
+ * How a recording statement is bounded: `signal` cancels it, and `notAfter` makes it write
+ * nothing when it starts later than that by the database's clock (its bytes were held up on the
+ * way while the caller had already answered 503).
+ */
+export type RecordBounds = { signal?: AbortSignal; notAfter?: Date };
+
+function expired(what: string): DatabaseDeadlineError {
+  return new DatabaseDeadlineError(
+    `${what} reached the database after its deadline (by the database's clock) and wrote nothing`,
+  );
+}
 
 /**
  * Records one Google change notification in one statement (one statement is one transaction,
@@ -17,11 +31,17 @@ export type RecordOutcome = "accepted" | "duplicate" | "unknown_channel";
 export async function recordGoogleNotification(
   sql: Sql,
   input: { key: string; channelId: string },
+  bounds: RecordBounds = {},
 ): Promise<RecordOutcome> {
-  const [row] = await sql<{ known: boolean; fresh: boolean; notified: number }[]>`
-    with channel as (
+  const [row] = await cancelOnAbort(
+    sql<{ live: boolean; known: boolean; fresh: boolean; notified: number }[]>`
+    with live as (
+      select clock_timestamp() <= coalesce(${bounds.notAfter ?? null}::timestamptz, 'infinity')
+        as ok
+    ),
+    channel as (
       select connection_id from webhook_channels
-      where provider = 'google' and channel_id = ${input.channelId}
+      where provider = 'google' and channel_id = ${input.channelId} and (select ok from live)
     ),
     inserted as (
       insert into webhook_dedupe_keys (key, provider, connection_id)
@@ -44,11 +64,15 @@ export async function recordGoogleNotification(
       returning c.id, previous.sync_needed as was_needed
     )
     select
+      (select ok from live) as live,
       exists (select 1 from channel) as known,
       exists (select 1 from inserted) as fresh,
       -- An aggregate's argument is evaluated for every row, so each idle row is notified.
       (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r
-        where not r.was_needed)::int as notified`;
+        where not r.was_needed)::int as notified`,
+    bounds.signal,
+  );
+  if (!row.live) throw expired("Recording a Google notification");
   if (!row.known) return "unknown_channel";
   return row.fresh ? "accepted" : "duplicate";
 }
@@ -71,16 +95,23 @@ export type GraphRecord = {
 export async function recordGraphNotifications(
   sql: Sql,
   records: readonly GraphRecord[],
+  bounds: RecordBounds = {},
 ): Promise<{ known: Set<string>; fresh: Set<string> }> {
   if (records.length === 0) return { known: new Set(), fresh: new Set() };
   const keys = records.map((r) => r.key);
   const subscriptions = records.map((r) => r.subscriptionId);
   const actions = records.map((r) => r.action);
-  const [row] = await sql<{ known: string[]; fresh: string[]; notified: number }[]>`
-    with input as (
+  const [row] = await cancelOnAbort(
+    sql<{ live: boolean; known: string[]; fresh: string[]; notified: number }[]>`
+    with live as (
+      select clock_timestamp() <= coalesce(${bounds.notAfter ?? null}::timestamptz, 'infinity')
+        as ok
+    ),
+    input as (
       select distinct on (key) key, subscription_id, action
       from unnest(${keys}::text[], ${subscriptions}::text[], ${actions}::text[])
         as t(key, subscription_id, action)
+      where (select ok from live)
     ),
     matched as (
       select i.key, i.action, w.id as channel_row, w.connection_id
@@ -124,11 +155,15 @@ export async function recordGraphNotifications(
       returning c.id, f.sync_needed as was_needed
     )
     select
+      (select ok from live) as live,
       coalesce((select array_agg(key) from matched), '{}') as known,
       coalesce((select array_agg(key) from inserted), '{}') as fresh,
       (select count(*) from lifecycle)::int
         + (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r
-          where not r.was_needed)::int as notified`;
+          where not r.was_needed)::int as notified`,
+    bounds.signal,
+  );
+  if (!row.live) throw expired("Recording Graph notifications");
   return { known: new Set(row.known), fresh: new Set(row.fresh) };
 }
 

@@ -9,6 +9,7 @@ export type ChannelLookup = {
     sql: Sql,
     provider: ProviderKind,
     channelIds: readonly string[],
+    signal?: AbortSignal,
   ): Promise<Map<string, ChannelIdentity>>;
 };
 
@@ -27,7 +28,7 @@ export function createChannelLookup(
   const cache = new Map<string, { identity: ChannelIdentity; until: number }>();
 
   return {
-    async find(sql, provider, channelIds) {
+    async find(sql, provider, channelIds, signal) {
       const found = new Map<string, ChannelIdentity>();
       const missing: string[] = [];
       const time = now();
@@ -37,7 +38,7 @@ export function createChannelLookup(
         else missing.push(id);
       }
       if (missing.length === 0) return found;
-      for (const identity of await findChannels(sql, provider, missing)) {
+      for (const identity of await findChannels(sql, provider, missing, signal)) {
         found.set(identity.channelId, identity);
         const key = `${provider}:${identity.channelId}`;
         cache.delete(key);

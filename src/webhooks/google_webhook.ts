@@ -1,7 +1,7 @@
 /** @module `POST /webhooks/google`: Google push notifications, recorded once, acked after commit. */
 import type { Context } from "hono";
 import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
-import { type Sql, withDeadline } from "../storage/client.ts";
+import type { Sql } from "../storage/client.ts";
 import type { ChannelIdentity } from "../storage/webhook_channels.ts";
 import { recordGoogleNotification, type RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
@@ -94,10 +94,10 @@ async function findChannel(
   { sql, note }: { sql: Sql; note: GoogleNotification },
 ): Promise<ChannelIdentity | undefined> {
   try {
-    const found = await withDeadline(
-      deps.lookup.find(sql, "google", [note.channelId]),
-      remaining(startedAt, deps.deadlineMs),
+    const found = await deps.gate.run(
       "Google channel lookup",
+      remaining(startedAt, deps.deadlineMs),
+      ({ signal }) => deps.lookup.find(sql, "google", [note.channelId], signal),
     );
     return found.get(note.channelId);
   } catch (error) {
@@ -135,13 +135,14 @@ async function record(
   { sql, note }: { sql: Sql; note: GoogleNotification },
 ): Promise<RecordOutcome> {
   try {
-    return await withDeadline(
-      recordGoogleNotification(sql, {
-        key: googleDedupeKey(note.channelId, note.messageNumber),
-        channelId: note.channelId,
-      }),
-      remaining(startedAt, deps.deadlineMs),
+    return await deps.gate.run(
       "Recording a Google notification",
+      remaining(startedAt, deps.deadlineMs),
+      (bounds) =>
+        recordGoogleNotification(sql, {
+          key: googleDedupeKey(note.channelId, note.messageNumber),
+          channelId: note.channelId,
+        }, bounds),
     );
   } catch (error) {
     throw unavailable(deps, { note, error });

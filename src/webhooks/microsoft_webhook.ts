@@ -1,7 +1,7 @@
 /** @module `POST /webhooks/microsoft`: Graph validation handshakes and change notifications. */
 import type { Context } from "hono";
 import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
-import { type Sql, withDeadline } from "../storage/client.ts";
+import type { Sql } from "../storage/client.ts";
 import type { ChannelIdentity } from "../storage/webhook_channels.ts";
 import { type GraphRecord, recordGraphNotifications } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
@@ -35,11 +35,67 @@ const LIFECYCLE_ACTIONS: Record<string, GraphRecord["action"]> = {
  * cannot commit (Graph retries 5xx for up to four hours).
  */
 export async function handleMicrosoftWebhook(deps: WebhookDeps, c: Context): Promise<Response> {
-  return await timed(deps, "microsoft", (startedAt) => answer({ deps, c, startedAt }));
+  return await timed(deps, "microsoft", async (startedAt) => {
+    const tally: Tally = { counts: {}, firstProblem: null, subscriptions: [] };
+    try {
+      return await answer({ deps, c, startedAt, tally });
+    } finally {
+      logTally(tally);
+    }
+  });
 }
 
 /** One delivery being answered: what every step needs. */
-type Delivery = { deps: WebhookDeps; c: Context; startedAt: number };
+type Delivery = { deps: WebhookDeps; c: Context; startedAt: number; tally: Tally };
+
+/**
+ * Items refused or ignored in one delivery, by reason. They are logged as one line per delivery:
+ * a line per item let one unauthenticated 25 KB POST write 1,000 lines.
+ */
+type Tally = {
+  counts: Partial<Record<TallyReason, number>>;
+  /** The first problem of an invalid item, as an example. */
+  firstProblem: string | null;
+  /** A few subscription ids involved, so an operator can find the source. */
+  subscriptions: string[];
+};
+
+type TallyReason =
+  | "invalid_item"
+  | "unknown_subscription"
+  // Not "client_state_*": the redactor masks fields whose names look like secrets.
+  | "forged_missing"
+  | "forged_mismatch"
+  | "unknown_lifecycle_event";
+
+const SAMPLE_SUBSCRIPTIONS = 3;
+
+function note(tally: Tally, reason: TallyReason, subscriptionId?: string): void {
+  tally.counts[reason] = (tally.counts[reason] ?? 0) + 1;
+  if (
+    subscriptionId !== undefined && tally.subscriptions.length < SAMPLE_SUBSCRIPTIONS &&
+    !tally.subscriptions.includes(subscriptionId)
+  ) {
+    tally.subscriptions.push(subscriptionId);
+  }
+}
+
+/** Writes the delivery's one line about refused and ignored items, if there were any. */
+function logTally(tally: Tally): void {
+  const total = Object.values(tally.counts).reduce((sum, n) => sum + n, 0);
+  if (total === 0) return;
+  const refused = total - (tally.counts.unknown_subscription ?? 0) -
+    (tally.counts.unknown_lifecycle_event ?? 0);
+  const fields = {
+    provider: "microsoft",
+    items: total,
+    reasons: tally.counts,
+    first_problem: tally.firstProblem,
+    subscription_ids: tally.subscriptions,
+  };
+  if (refused > 0) log.warn("Refused {items} Graph notification items", fields);
+  else log.info("Ignored {items} Graph notification items", fields);
+}
 
 /** A batch item that passed validation. */
 type ValidItem = Exclude<GraphItem, { kind: "invalid" }>;
@@ -74,13 +130,13 @@ async function answer(delivery: Delivery): Promise<Response> {
     });
   }
   const channels = await findSubscriptions(delivery, { sql, items: batch.valid });
-  const checked = await authenticate(deps, { items: batch.valid, channels });
+  const checked = await authenticate(delivery, { items: batch.valid, channels });
   const result = await record(delivery, { sql, checked });
   return respond(delivery, { batch, checked, result });
 }
 
 /** Reads and validates the body; throws the 4xx answer when no item of it is usable. */
-async function parseBatch({ deps, c }: Delivery): Promise<Batch> {
+async function parseBatch({ deps, c, tally }: Delivery): Promise<Batch> {
   if (!isJsonContentType(c.req.header("content-type") ?? null)) {
     count(deps, "microsoft", "rejected");
     log.warn("Rejected a Graph notification: content type is not application/json", {
@@ -117,11 +173,8 @@ async function parseBatch({ deps, c }: Delivery): Promise<Batch> {
       continue;
     }
     invalid.push(item.message);
-    log.warn("Rejected a Graph notification item: {message}", {
-      provider: "microsoft",
-      index: item.index,
-      message: item.message,
-    });
+    note(tally, "invalid_item");
+    tally.firstProblem ??= `item ${item.index}: ${item.message}`;
   }
   count(deps, "microsoft", "rejected", invalid.length);
   if (valid.length === 0) {
@@ -137,10 +190,11 @@ async function findSubscriptions(
   { sql, items }: { sql: Sql; items: ValidItem[] },
 ): Promise<Map<string, ChannelIdentity>> {
   try {
-    return await withDeadline(
-      deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId)),
-      remaining(startedAt, deps.deadlineMs),
+    return await deps.gate.run(
       "Graph subscription lookup",
+      remaining(startedAt, deps.deadlineMs),
+      ({ signal }) =>
+        deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId), signal),
     );
   } catch (error) {
     throw unavailable(deps, {
@@ -153,7 +207,7 @@ async function findSubscriptions(
 
 /** Keeps the items of known subscriptions whose clientState matches; counts the forged ones. */
 async function authenticate(
-  deps: WebhookDeps,
+  { deps, tally }: Delivery,
   { items, channels }: { items: ValidItem[]; channels: Map<string, ChannelIdentity> },
 ): Promise<Checked> {
   const checked: Checked = { records: [], ignored: 0, forged: 0 };
@@ -161,23 +215,16 @@ async function authenticate(
     const channel = channels.get(item.subscriptionId);
     if (!channel) {
       checked.ignored++;
-      log.info("Ignored a Graph notification for an unknown subscription", {
-        provider: "microsoft",
-        subscription_id: item.subscriptionId,
-      });
+      note(tally, "unknown_subscription", item.subscriptionId);
       continue;
     }
     if (item.clientState === null || !secretsEqual(channel.secret, item.clientState)) {
       checked.forged++;
-      log.warn("Rejected a Graph notification: clientState does not match", {
-        provider: "microsoft",
-        subscription_id: item.subscriptionId,
-        connection_id: channel.connectionId,
-        problem: item.clientState === null ? "missing" : "mismatch",
-      });
+      const reason = item.clientState === null ? "forged_missing" : "forged_mismatch";
+      note(tally, reason, item.subscriptionId);
       continue;
     }
-    const record = await toRecord(item);
+    const record = await toRecord(item, tally);
     if (record) checked.records.push(record);
     else checked.ignored++;
   }
@@ -191,10 +238,10 @@ async function record(
   { sql, checked }: { sql: Sql; checked: Checked },
 ): Promise<{ known: Set<string>; fresh: Set<string> }> {
   try {
-    return await withDeadline(
-      recordGraphNotifications(sql, checked.records),
-      remaining(startedAt, deps.deadlineMs),
+    return await deps.gate.run(
       "Recording Graph notifications",
+      remaining(startedAt, deps.deadlineMs),
+      (bounds) => recordGraphNotifications(sql, checked.records, bounds),
     );
   } catch (error) {
     throw unavailable(deps, {
@@ -236,7 +283,7 @@ function respond(
   return c.json({ accepted, duplicate, ignored, rejected }, 202);
 }
 
-async function toRecord(item: ValidItem): Promise<GraphRecord | null> {
+async function toRecord(item: ValidItem, tally: Tally): Promise<GraphRecord | null> {
   if (item.kind === "change") {
     return {
       key: await graphChangeDedupeKey(item.identity),
@@ -246,11 +293,7 @@ async function toRecord(item: ValidItem): Promise<GraphRecord | null> {
   }
   const action = LIFECYCLE_ACTIONS[item.lifecycleEvent];
   if (!action) {
-    log.info("Ignored a Graph lifecycle notification of an unknown type", {
-      provider: "microsoft",
-      subscription_id: item.subscriptionId,
-      lifecycle_event: item.lifecycleEvent.slice(0, 100),
-    });
+    note(tally, "unknown_lifecycle_event", item.subscriptionId);
     return null;
   }
   log.info("Graph lifecycle notification {lifecycle_event} for subscription {subscription_id}", {

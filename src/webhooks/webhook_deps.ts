@@ -2,6 +2,7 @@
 import type { Sql } from "../storage/client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { WorkGate } from "../storage/work_gate.ts";
 import type { ChannelLookup } from "./channel_lookup.ts";
 
 /** Dependencies of both webhook endpoints. */
@@ -12,6 +13,8 @@ export type WebhookDeps = {
   lookup: ChannelLookup;
   /** Client-side budget for all database work of one delivery (Graph wants 2xx within 3 s). */
   deadlineMs: number;
+  /** Every statement of a delivery passes here: bounded queue, cancelled at the deadline. */
+  gate: WorkGate;
 };
 
 /** A delivery's result label on `calendar_webhook_notifications_total`. */

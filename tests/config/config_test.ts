@@ -62,3 +62,25 @@ Deno.test("parseDurationMs() reads units and rejects garbage", () => {
   assertEquals(parseDurationMs("1.5d"), 129_600_000);
   assertEquals(parseDurationMs("soon"), null);
 });
+
+Deno.test("loadConfig() reads DATABASE_URL and client secrets from _FILE variables (systemd credentials)", () => {
+  const files: Record<string, string> = {
+    "/run/credentials/calsync.service/database_url": "postgres://u:pw@db/x\n",
+    "/run/credentials/calsync.service/google": "GOCSPX-secret\n",
+  };
+  const config = loadConfig({
+    DATABASE_URL_FILE: "/run/credentials/calsync.service/database_url",
+    GOOGLE_CLIENT_ID: "id",
+    GOOGLE_CLIENT_SECRET_FILE: "/run/credentials/calsync.service/google",
+  }, (path) =>
+    files[path] ?? (() => {
+      throw new Error("not found");
+    })());
+  assertEquals(config.DATABASE_URL, "postgres://u:pw@db/x");
+  assertEquals(config.GOOGLE_CLIENT_SECRET, "GOCSPX-secret");
+  const both = assertThrows(
+    () => loadConfig({ DATABASE_URL: "postgres://a/b", DATABASE_URL_FILE: "/x" }, () => ""),
+    ConfigError,
+  ) as ConfigError;
+  assertEquals(both.problems, ["DATABASE_URL_FILE: set either DATABASE_URL or DATABASE_URL_FILE"]);
+});

@@ -26,3 +26,18 @@ Deno.test("compileArgs() narrows the network and opts into the drill's permissio
   assert(args.includes("--allow-net=graph.microsoft.com,db:5432"));
   assert(args.includes("--allow-run") && args.includes("--allow-write"));
 });
+
+Deno.test("compileArgs() names hosts and paths by default: no blanket --allow-net or --allow-read", () => {
+  const args = compileArgs({});
+  assert(!args.includes("--allow-net") && !args.includes("--allow-read"), args.join(" "));
+  const net = args.find((a) => a.startsWith("--allow-net="))!.split("=")[1].split(",");
+  for (const host of ["www.googleapis.com:443", "graph.microsoft.com:443", "127.0.0.1:5432"]) {
+    assert(net.includes(host), `${host} missing from ${net}`);
+  }
+  const read = args.find((a) => a.startsWith("--allow-read="))!.split("=")[1].split(",");
+  assert(read.some((path) => path.endsWith("/migrations")), read.join(","));
+  assert(read.includes("/run/credentials"), read.join(","));
+  assert(!read.includes("/"), "the whole file system");
+  const narrowed = compileArgs({ CALSYNC_ALLOW_READ: "/opt/calsync" });
+  assert(narrowed.includes("--allow-read=/opt/calsync"));
+});

@@ -296,3 +296,46 @@ Deno.test("the Grafana dashboard queries only metrics calsync exports, through $
   ];
   assertEquals(wanted.filter((name) => !used.has(name)), [], "metrics without a panel");
 });
+
+Deno.test("the container image carries neither the fakes nor curl, and checks health with the binary", async () => {
+  const dockerfile = await Deno.readTextFile(new URL("../../Dockerfile", import.meta.url));
+  const copies = dockerfile.split("\n").filter((line) => line.startsWith("COPY"));
+  for (const fake of ["testkit", "drills"]) {
+    assert(!copies.some((line) => line.includes(fake)), `${fake}/ is copied into the build`);
+  }
+  assert(!/\bcurl\b/.test(dockerfile.replace(/^#.*$/gm, "")), "curl is in the image");
+  assert(/HEALTHCHECK[\s\S]*calsync", "healthcheck"/.test(dockerfile), "no binary health check");
+});
+
+Deno.test("the production module graph of main.ts reaches neither testkit/ nor drills/", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("../../main.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const graph = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const fakes = graph.modules.map((m) => m.specifier).filter((s) => /\/(testkit|drills)\//.test(s));
+  assertEquals(fakes, []);
+});
+
+Deno.test("the systemd unit caps memory and files, hides /proc, and loads secrets as credentials", async () => {
+  const unit = await Deno.readTextFile(new URL("calsync.service", root));
+  const settings = new Map<string, string[]>();
+  for (const line of unit.split("\n")) {
+    const match = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (match) settings.set(match[1], [...(settings.get(match[1]) ?? []), match[2]]);
+  }
+  assert(/^\d+[KMG]$/.test(settings.get("MemoryMax")?.[0] ?? ""), "MemoryMax");
+  assert(
+    Number(settings.get("LimitNOFILE")?.[0]) > 1_024,
+    "LimitNOFILE above HTTP_MAX_CONNECTIONS",
+  );
+  assertEquals(settings.get("ProtectProc"), ["invisible"]);
+  const credentials = settings.get("LoadCredential") ?? [];
+  assert(credentials.some((c) => c.startsWith("database_url:")), "DATABASE_URL as a credential");
+  const environment = settings.get("Environment") ?? [];
+  assert(environment.includes("DATABASE_URL_FILE=%d/database_url"), environment.join(" "));
+  assert(!settings.has("MemoryDenyWriteExecute"), "breaks V8's JIT");
+});

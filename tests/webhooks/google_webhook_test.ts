@@ -192,7 +192,12 @@ Deno.test("bad input to the Google endpoint gets a clear 4xx", async () => {
     googleHeaders(fx.channelId, { "x-goog-message-number": null, "x-goog-resource-state": null }),
   );
   assertEquals(missing.status, 400);
+  // RFC 9457 problem details, plus the stable `error` and `message` callers match on.
   assertEquals(missing.json, {
+    type: "about:blank",
+    title: "Bad Request",
+    status: 400,
+    detail: "Missing required headers: x-goog-message-number, x-goog-resource-state",
     error: "missing_header",
     message: "Missing required headers: x-goog-message-number, x-goog-resource-state",
   });

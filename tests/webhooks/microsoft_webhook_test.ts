@@ -1,3 +1,12 @@
+import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
+import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
+import { insertProvider } from "../../src/storage/calendar_providers.ts";
+import { insertConnection } from "../../src/storage/connections.ts";
+import { insertChannel } from "../../src/storage/webhook_channels.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createApp } from "../../src/http/app.ts";
+import { mountWebhooks } from "../../src/webhooks/routes.ts";
+import { serveApp } from "../support/serve_app.ts";
 import type { Sql } from "../../src/storage/client.ts";
 import { MAX_VALIDATION_TOKEN_CHARS } from "../../src/webhooks/microsoft_webhook.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
@@ -315,5 +324,59 @@ Deno.test("no log line carries a Graph clientState, genuine or forged", async ()
     assert(!line.includes(CLIENT_STATE), `clientState in log line: ${line}`);
     assert(!line.includes("forged-state"), `forged clientState in log line: ${line}`);
   }
-  assert(fx.logLines.some((line) => line.includes("clientState does not match")));
+  assert(fx.logLines.some((line) => line.includes('"forged_mismatch":')));
+});
+
+Deno.test("a 1,000-item junk Graph batch writes one log line, with counts by reason", async () => {
+  const logLines: string[] = [];
+  await setupLogging("debug", (line) => logLines.push(line));
+  await using db = await createMigratedDatabase("webhook_microsoft_junk");
+  const provider = await insertProvider(db.sql, {
+    kind: "microsoft",
+    name: "m",
+    allowlisted: true,
+  });
+  const { id } = await insertConnection(db.sql, {
+    providerId: provider.id,
+    externalCalendarId: "primary",
+    refreshToken: "r",
+    accountLabel: null,
+  });
+  const known = crypto.randomUUID();
+  await insertChannel(db.sql, {
+    connectionId: id,
+    provider: "microsoft",
+    channelId: known,
+    secret: CLIENT_STATE,
+  });
+  const metrics = createMetrics();
+  const app = createApp({
+    metrics,
+    readiness: () => Promise.resolve({ ready: true }),
+    maxBodyBytes: 1_048_576,
+    routes: (app) => mountWebhooks(app, { sql: () => db.sql, metrics, deadlineMs: 5_000 }),
+  });
+  const server = await serveApp(app);
+  try {
+    const value = Array.from({ length: 1_000 }, (_, i) => {
+      if (i % 3 === 0) return { subscriptionId: "bad id!", changeType: "updated", resource: "r" };
+      if (i % 3 === 1) return change(crypto.randomUUID(), { eventId: `e${i}` });
+      return change(known, { eventId: `e${i}`, clientState: `forged-${i}` });
+    });
+    const before = logLines.length;
+    const answer = await deliver(server.url, { value });
+    assertEquals(answer.status, 202);
+    const written = logLines.slice(before).map((line) => JSON.parse(line));
+    assert(written.length <= 2, `${written.length} lines for one delivery`);
+    const summary = written.find((line) => line.reasons);
+    assertEquals(summary?.reasons, {
+      invalid_item: 334,
+      unknown_subscription: 333,
+      forged_mismatch: 333,
+    });
+    assertEquals(summary?.level, "warning");
+  } finally {
+    await server.close();
+    await teardownLogging();
+  }
 });
