@@ -145,8 +145,8 @@ export const DEFECTS: readonly Defect[] = [
     edits: [{
       file: RECORD_FAILURE,
       search: '  log.error("Sync of connection {connection_id} failed: {kind}", {\n' +
-        "    ...fields,\n    backoff_ms: delayMs,",
-      replace: "  void ({\n    ...fields,\n    backoff_ms: delayMs,",
+        "    ...fields,\n    ...(rejection &&",
+      replace: "  void ({\n    ...fields,\n    ...(rejection &&",
     }],
   },
   {
