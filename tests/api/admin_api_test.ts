@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { z } from "zod";
 import { API_PREFIX, mountAdminApi } from "../../src/api/admin_api.ts";
 import type { ApiModule } from "../../src/api/api_module.ts";
