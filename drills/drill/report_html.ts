@@ -160,7 +160,7 @@ function verificationTable(record: VerificationRecord): Html {
 
 const STYLE = `body{font:15px/1.45 system-ui,sans-serif;margin:1rem 2rem;max-width:80rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}th,td{text-align:left;
-padding:.2rem .5rem;border-bottom:1px solid #8883;vertical-align:top}.pass{color:${OK};
+padding:.2rem .5rem;border-bottom:1px solid #8883;vertical-align:top;overflow-wrap:anywhere}.pass{color:${OK};
 font-weight:600}.fail{color:${BAD};font-weight:600}.muted{color:#6e7781}.diagnosis{color:${BAD}}
 pre{background:#8881;padding:.5rem;overflow:auto}.legend span{margin-right:1rem}
 svg.timeline{border:1px solid #8883;margin-bottom:1rem}`;

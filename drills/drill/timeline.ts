@@ -64,8 +64,14 @@ export function apiOutageEvents(e: ApiOutageEvidence): TimelineEvent[] {
   const events = requestEvents(e.providerRequests);
   const failing = e.providerRequests.filter((r) => r.status === e.injectedStatus);
   if (failing.length > 0) {
+    // The fault lasts until the provider answers normally again.
+    const healed = e.providerRequests.find((r) => r.at > failing[0].at && r.status < 400);
     events.push(
-      faultWindow(`provider answers ${e.injectedStatus}`, failing[0].at, failing.at(-1)!.at),
+      faultWindow(
+        `provider answers ${e.injectedStatus}`,
+        failing[0].at,
+        healed?.at ?? failing.at(-1)!.at,
+      ),
     );
   }
   for (const run of failedRuns(e)) {

@@ -29,7 +29,7 @@ export async function findConnection(sql: Sql, id: string): Promise<ConnectionSt
 /** The live part of the page (state and columns), also served alone for the refresh. */
 export function stateFragment(row: ConnectionStatusRow, now: number): Html {
   return html`
-    <dl>
+      <dl>
       <dt>State</dt>
       <dd>${stateBadge(consoleState(row, now))}</dd>
       <dt>error_count</dt>
@@ -51,10 +51,14 @@ export function stateFragment(row: ConnectionStatusRow, now: number): Html {
       <dt>Lease</dt>
       <dd>${row.lease_owner ? html`held until ${timeCell(row.lease_expires_at, now)}` : "none"}</dd>
     </dl>
-      <h2>Last error</h2>
-      ${row.last_error === null
-        ? html`<p class="muted">None.</p>`
-        : html`<pre>${prettyError(row.last_error)}</pre>`}
+        <h2>Last error</h2>
+    ${row.last_error === null
+      ? html`<p class="muted">None.</p>`
+      : html`${
+        row.error_count === 0
+          ? html`<p class="muted">Recorded before the last successful sync.</p>`
+          : ""
+      }<pre>${prettyError(row.last_error)}</pre>`}
   `;
 }
 
@@ -135,7 +139,7 @@ export async function connectionBody(
       <h2>Push channel</h2>
       ${await channelsSection(sql, row.id, options.now)}
       <h2>Mirror</h2>
-      <p>${await countEvents(sql, row.id)} mirrored occurrences.${held.length > 0
+      <p>Mirrored occurrences: ${await countEvents(sql, row.id)}.${held.length > 0
         ? html`
           ${held.length} deletions held: <code>${held.slice(0, 20).join(
             ", ",

@@ -40,13 +40,15 @@ export type ConsoleDeps = {
   now?: () => number;
 };
 
+// same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on form posts,
+// which the cross-origin check must refuse.
 const HEADERS: Record<string, string> = {
   "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; " +
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-src 'self'; " +
     "frame-ancestors 'none'; base-uri 'none'",
   "x-frame-options": "DENY",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
   "cache-control": "no-store",
 };
 

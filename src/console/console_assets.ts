@@ -26,6 +26,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state-reauth_required, .state-calendar_unavailable, .state-disabled { color: var(--bad); }
 .alert { border-left: 4px solid var(--bad); padding: .5rem 1rem; background: #cf222e14; }
 .notice { border-left: 4px solid var(--ok); padding: .5rem 1rem; background: #1a7f3714; }
+dl.fields { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }
+dl.fields dt { font-weight: 600; } dl.fields dd { margin: 0; }
 pre { background: #8881; padding: .5rem; overflow: auto; max-height: 20rem; }
 form.filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; }
 form.filters label { display: flex; flex-direction: column; font-size: .9em; }
