@@ -224,7 +224,14 @@ function mountActions(router: Hono<ConsoleEnv>, deps: ConsoleDeps, now: () => nu
           303,
         );
       }
-      const result = await performAction(sql, action, row, c.get("form"));
+      const result = await performAction(sql, action, row, c.get("form")).catch((error) => {
+        deps.metrics?.consoleActions.inc({ action, outcome: "failed" });
+        log.error("Console action {action} on connection {connection_id} by {session} failed", {
+          ...fields,
+          error,
+        });
+        throw error;
+      });
       deps.metrics?.consoleActions.inc({ action, outcome: result.done ? "done" : "refused" });
       log.info("Console action {action} on connection {connection_id} by {session}: {result}", {
         ...fields,

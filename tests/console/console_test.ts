@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { consoleFixture, TOKEN } from "../support/console_fixture.ts";
 import { consoleLogin } from "../support/console_client.ts";
+import { unreachableDatabase } from "../support/unreachable_database.ts";
 
 Deno.test("without the token the console shows nothing: every page sends to the login form", async () => {
   await using t = await consoleFixture();
@@ -110,4 +111,54 @@ Deno.test("provider text is escaped: an event titled <script> renders as text", 
   assert(!page.includes("rt-x") && !page.includes("rt-secret"), "a refresh token is on the page");
   const list = await (await client.get("/console/connections")).text();
   assert(!list.includes("<img src=x"), "the list does not escape the calendar id");
+});
+
+Deno.test("with the database down the overview says so instead of failing, and pages answer 503", async () => {
+  await using t = await consoleFixture();
+  const client = await consoleLogin(t.url, TOKEN);
+  await using down = unreachableDatabase();
+  t.database.sql = down.sql;
+  const overview = await client.get("/console");
+  assertEquals(overview.status, 200);
+  assertStringIncludes(await overview.text(), "Database down");
+  const fragment = await client.get("/console/overview/fragment");
+  assertStringIncludes(await fragment.text(), "Database down");
+  const list = await client.get("/console/connections");
+  assertEquals(list.status, 503);
+  assertStringIncludes(await list.text(), "The database does not answer");
+  t.database.sql = null;
+  assertStringIncludes(await (await client.get("/console")).text(), "not open yet");
+  t.database.sql = t.db.sql;
+  assertStringIncludes(await (await client.get("/console")).text(), "database up");
+});
+
+Deno.test("each action needs its state: a confirm form first, and a refusal where it does not apply", async () => {
+  await using t = await consoleFixture();
+  const id = await t.addConnection("cal-actions");
+  const client = await consoleLogin(t.url, TOKEN);
+  const csrf = await client.csrf();
+  // Releasing applies only to held deletions: refused for an active connection.
+  const refused = await client.post(`/console/connections/${id}/actions/release-deletions`, {
+    csrf,
+  });
+  assertEquals(refused.status, 303);
+  const location = new URL(refused.headers.get("location") ?? "", t.url);
+  assertStringIncludes(location.searchParams.get("done") ?? "", "does not apply");
+  // A disabled connection is re-enabled through its confirm form.
+  await t.db.sql`update external_calendar_connections set status = 'disabled', error_count = 5
+    where id = ${id}`;
+  const form = await (await client.get(`/console/connections/${id}/actions/re-enable`)).text();
+  assertStringIncludes(form, "Confirm: Re-enable");
+  assertStringIncludes(form, `name="csrf" value="${csrf}"`);
+  const done = await client.post(`/console/connections/${id}/actions/re-enable`, { csrf });
+  assertEquals(done.status, 303);
+  const [row] = await t.db.sql<{ status: string; error_count: number }[]>`
+    select status, error_count from external_calendar_connections where id = ${id}`;
+  assertEquals([row.status, row.error_count], ["active", 0]);
+  const text = await t.metrics.registry.getSingleMetricAsString("calsync_console_actions_total");
+  assert(/action="re-enable",outcome="done"\} 1/.test(text), text);
+  assert(/action="release-deletions",outcome="refused"\} 1/.test(text), text);
+  const unavailable = await client.get("/console/subscribers/some-id/pause");
+  assertEquals(unavailable.status, 501);
+  assertStringIncludes(await unavailable.text(), "not");
 });
