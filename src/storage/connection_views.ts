@@ -40,10 +40,14 @@ export type ProviderOverviewRow = {
 
 /** Connections per provider and console state, with the oldest success and verification. */
 export async function providerOverview(sql: Sql): Promise<ProviderOverviewRow[]> {
-  const rows = await sql<(Omit<ProviderOverviewRow, "counts"> & { states: string[] | null })[]>`
+  type Row = Omit<ProviderOverviewRow, "counts"> & Record<ConsoleState, number>;
+  const counts = CONSOLE_STATES.map((state) =>
+    sql`count(c.id) filter (where ${stateOf(sql)} = ${state})::int as ${sql(state)},`
+  );
+  const rows = await sql<Row[]>`
     select p.id as provider_id, p.name as provider_name, p.kind, p.allowlisted,
+      ${counts}
       count(c.id)::int as total,
-      array_agg(${stateOf(sql)}) filter (where c.id is not null) as states,
       min(coalesce(c.last_success_at, c.created_at)) filter (where c.status = 'active')
         as oldest_success_at,
       min(coalesce(c.last_verified_at, c.created_at)) filter (where c.status = 'active')
@@ -51,14 +55,19 @@ export async function providerOverview(sql: Sql): Promise<ProviderOverviewRow[]>
     from calendar_providers p
     left join external_calendar_connections c on c.provider_id = p.id
     group by p.id order by p.name`;
-  return rows.map(({ states, ...row }) => {
-    const counts = Object.fromEntries(CONSOLE_STATES.map((s) => [s, 0])) as Record<
+  return rows.map((row) => ({
+    provider_id: row.provider_id,
+    provider_name: row.provider_name,
+    kind: row.kind,
+    allowlisted: row.allowlisted,
+    total: row.total,
+    oldest_success_at: row.oldest_success_at,
+    oldest_verified_at: row.oldest_verified_at,
+    counts: Object.fromEntries(CONSOLE_STATES.map((s) => [s, row[s]])) as Record<
       ConsoleState,
       number
-    >;
-    for (const state of states ?? []) counts[state as ConsoleState]++;
-    return { ...row, counts };
-  });
+    >,
+  }));
 }
 
 /** The active connections that have gone longest without a success, and without a verification. */
