@@ -2,6 +2,10 @@ import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts
 import { consoleFixture, TOKEN } from "../support/console_fixture.ts";
 import { consoleLogin } from "../support/console_client.ts";
 import { unreachableDatabase } from "../support/unreachable_database.ts";
+import { serveApp } from "../support/serve_app.ts";
+import { mountConsole } from "../../src/console/console.ts";
+import { createApp } from "../../src/http/app.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
 
 Deno.test("without the token the console shows nothing: every page sends to the login form", async () => {
   await using t = await consoleFixture();
@@ -161,4 +165,55 @@ Deno.test("each action needs its state: a confirm form first, and a refusal wher
   const unavailable = await client.get("/console/subscribers/some-id/pause");
   assertEquals(unavailable.status, 501);
   assertStringIncludes(await unavailable.text(), "not");
+});
+
+Deno.test("without an admin token the console is not mounted: /console is a 404 like any path", async () => {
+  const metrics = createMetrics();
+  const app = createApp({
+    metrics,
+    readiness: () => Promise.resolve({ ready: true }),
+    maxBodyBytes: 4_096,
+    routes: (app) =>
+      mountConsole(app, {
+        token: null,
+        sql: () => null,
+        sessionTtlMs: 60_000,
+        secureCookies: false,
+        drillReportDir: null,
+        databaseDeadlineMs: 1_000,
+      }),
+  });
+  const served = await serveApp(app);
+  try {
+    for (const path of ["/console", "/console/login", "/console/assets/console.js"]) {
+      const response = await fetch(`${served.url}${path}`);
+      assertEquals(response.status, 404, path);
+      await response.body?.cancel();
+    }
+  } finally {
+    await served.close();
+  }
+});
+
+Deno.test("the drill page shows the newest report.html of the configured folder, script-free", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "calsync-console-reports-" });
+  try {
+    await Deno.mkdir(`${dir}/old`);
+    await Deno.mkdir(`${dir}/new`);
+    await Deno.writeTextFile(`${dir}/old/report.html`, "<h1>old report</h1>");
+    await Deno.utime(`${dir}/old/report.html`, new Date(1_000_000), new Date(1_000_000));
+    await Deno.writeTextFile(`${dir}/new/report.html`, "<h1>new report</h1>");
+    await using t = await consoleFixture({ drillReportDir: dir });
+    const client = await consoleLogin(t.url, TOKEN);
+    const page = await (await client.get("/console/drill")).text();
+    assertStringIncludes(page, `${dir}/new/report.html`);
+    const report = await client.get("/console/drill/report.html");
+    assertEquals(await report.text(), "<h1>new report</h1>");
+    const csp = report.headers.get("content-security-policy") ?? "";
+    assert(!csp.includes("script-src"), csp);
+    assertStringIncludes(csp, "default-src 'none'");
+    assertEquals(report.headers.get("x-frame-options"), "SAMEORIGIN");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
