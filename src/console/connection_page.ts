@@ -29,7 +29,7 @@ export async function findConnection(sql: Sql, id: string): Promise<ConnectionSt
 /** The live part of the page (state and columns), also served alone for the refresh. */
 export function stateFragment(row: ConnectionStatusRow, now: number): Html {
   return html`
-      <dl>
+      <dl class="fields">
       <dt>State</dt>
       <dd>${stateBadge(consoleState(row, now))}</dd>
       <dt>error_count</dt>

@@ -196,6 +196,7 @@ Deno.test({
       // The drill report, framed by the console, and its timeline on its own.
       await page.goto(`${base}/console/drill`);
       await checkAccessibility(page, "the drill page");
+      await page.frameLocator("iframe.report").locator("svg.timeline").first().waitFor();
       await page.goto(`${base}/console/drill/report.html`);
       await page.locator("svg.timeline").first().waitFor();
       await page.locator("svg.timeline").first().screenshot({ path: join(shots, "timeline.png") });

@@ -40,6 +40,18 @@ Deno.test("login sets an HttpOnly, SameSite=Strict, expiring cookie scoped to /c
   assertEquals(overview.status, 200);
   assertStringIncludes(overview.headers.get("content-security-policy") ?? "", "script-src 'self'");
   assertStringIncludes(await overview.text(), "Connections by state");
+  // Behind a TLS-terminating proxy the cookie is Secure.
+  const proxied = await fetch(`${t.url}/console/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-forwarded-proto": "https",
+    },
+    body: new URLSearchParams({ token: TOKEN }),
+  });
+  await proxied.body?.cancel();
+  assertStringIncludes(proxied.headers.get("set-cookie") ?? "", "Secure");
 });
 
 Deno.test("an action without the session's CSRF token is refused with 403 and changes nothing", async () => {
