@@ -142,6 +142,7 @@ Deno.test({
 
       await page.goto(`${base}/console/connections?state=backing_off`);
       await checkAccessibility(page, "the connections list");
+      await page.screenshot({ path: join(shots, "connections.png"), fullPage: true });
       await page.getByRole("link", { name: env.failingId }).click();
       await page.locator("#connection-state .state-backing_off").waitFor();
       assert((await page.locator("pre").textContent())?.includes("provider_unavailable"));
@@ -180,6 +181,7 @@ Deno.test({
       await page.reload();
       await page.getByRole("link", { name: "Release or discard held deletions" }).click();
       await checkAccessibility(page, "the release form");
+      await page.screenshot({ path: join(shots, "release.png"), fullPage: true });
       await page.getByLabel("Release: delete the held rows").check();
       await page.getByRole("button", { name: /Confirm: Release/ }).click();
       await page.getByRole("status").filter({ hasText: "Deleted 3 of 3 held rows" }).waitFor();
