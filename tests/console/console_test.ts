@@ -73,6 +73,7 @@ Deno.test("an action without the session's CSRF token is refused with 403 and ch
   // The same form with the token goes through.
   const done = await client.post(path, { csrf: await client.csrf() });
   assertEquals(done.status, 303);
+  await done.body?.cancel();
   const [after] = await t.db.sql<{ sync_requested_seq: string }[]>`
     select sync_requested_seq from external_calendar_connections where id = ${id}`;
   assertEquals(Number(after.sync_requested_seq), 6);
@@ -158,6 +159,7 @@ Deno.test("each action needs its state: a confirm form first, and a refusal wher
     csrf,
   });
   assertEquals(refused.status, 303);
+  await refused.body?.cancel();
   const location = new URL(refused.headers.get("location") ?? "", t.url);
   assertStringIncludes(location.searchParams.get("done") ?? "", "does not apply");
   // A disabled connection is re-enabled through its confirm form.
@@ -168,6 +170,7 @@ Deno.test("each action needs its state: a confirm form first, and a refusal wher
   assertStringIncludes(form, `name="csrf" value="${csrf}"`);
   const done = await client.post(`/console/connections/${id}/actions/re-enable`, { csrf });
   assertEquals(done.status, 303);
+  await done.body?.cancel();
   const [row] = await t.db.sql<{ status: string; error_count: number }[]>`
     select status, error_count from external_calendar_connections where id = ${id}`;
   assertEquals([row.status, row.error_count], ["active", 0]);
