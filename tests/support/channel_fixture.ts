@@ -54,9 +54,9 @@ export async function channelFixture<F extends ChannelFake>(
   const db = stack.use(await createMigratedDatabase(`channels_${kind}`));
   const fake = stack.use(options.fake());
   // The webhooks open secrets with the box of the config built below (it needs the server's URL).
-  let deps: ChannelDeps | undefined;
+  const built: { deps?: ChannelDeps } = {};
   const server = stack.use(
-    await serveWebhooks(() => db.sql, { openSecret: (stored) => deps!.secrets.open(stored) }),
+    await serveWebhooks(() => db.sql, { openSecret: (stored) => built.deps!.secrets.open(stored) }),
   );
   const config = loadConfig({
     DATABASE_URL: db.url,
@@ -67,7 +67,7 @@ export async function channelFixture<F extends ChannelFake>(
     SYNC_BACKOFF_MAX_MS: "600000",
     ...(options.encryptionKey ? { CALSYNC_ENCRYPTION_KEY: options.encryptionKey } : {}),
   });
-  deps = {
+  const deps: ChannelDeps = built.deps = {
     ...createChannelDeps(config, db.sql, server.metrics, { replicaId: "test" }),
     ...options.deps,
   };
