@@ -109,7 +109,6 @@ async function runFreshness(options: DrillOptions, keep: boolean): Promise<{
 /** Runs the drill and returns its report; throws only when the environment cannot be set up. */
 export async function runDrill(options: DrillOptions): Promise<DrillRun> {
   const startedAt = new Date();
-  const { progress } = options;
   const outageScenarios = options.scenarios.filter((s) => s !== "freshness");
   const results: ScenarioResult[] = [];
   const logs: Record<string, unknown>[] = [];
