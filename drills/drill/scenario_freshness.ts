@@ -68,6 +68,14 @@ async function runPoll(env: DrillEnvironment, kind: ProviderKind, result: Scenar
   // as drift instead (see the reconcile variant), so the next one is moved out of the way.
   await env.db.adminSql`update external_calendar_connections
     set reconcile_due_at = now() + interval '1 hour' where id = ${c.connectionId}`;
+  // One run completes first, so the next due time is the poll's as the daemon computes it.
+  const before = (await readConnection(env.db.adminSql, c.connectionId))?.lastSuccessAt ?? null;
+  await requestSync(env.db.adminSql, c.connectionId);
+  await waitFor(async () => {
+    const row = await readConnection(env.db.adminSql, c.connectionId);
+    return row?.lastSuccessAt && row.lastSuccessAt.getTime() !== before?.getTime() &&
+      !row.syncNeeded && row.leaseOwner === null;
+  }, { timeoutMs: 10_000, intervalMs: 50 });
   const pushMissedBefore = await counterValue(env, "calendar_push_missed_total", {
     provider: kind,
   });
