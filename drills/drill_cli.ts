@@ -7,14 +7,16 @@ import { renderMarkdown, renderText } from "./drill/report_render.ts";
 import { runDrill } from "./drill/run_drill.ts";
 import { renderHtmlReport } from "./drill/report_html.ts";
 
-const USAGE = `Usage: calsync drill [--scenario api|database|webhook] [--provider google|microsoft]
+const USAGE = `Usage: calsync drill [--scenario api|database|webhook|freshness]
+                    [--provider google|microsoft]
                     [--out DIR] [--keep]
 
 Runs shared/outage-drill.md end to end against a real daemon (main.ts serve), fake Google and
 Microsoft servers, a fault-injecting database proxy and a webhook gate. Uses a scratch database
 on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when it is unset.
 
-  --scenario  one scenario, or a comma-separated list (default: all three)
+  --scenario  one scenario, or a comma-separated list (default: all four; freshness runs in
+              an environment of its own with poll and reconciliation intervals of seconds)
   --provider  one provider, or a comma-separated list (default: both)
   --out DIR   also write DIR/drill-report.md, DIR/drill-report.json, DIR/report.html (checks,
               evidence and a timeline per scenario) and the daemon's log lines as
@@ -24,7 +26,7 @@ on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when i
 Exit codes: 0 every check passed, 1 a check failed or the drill could not run, 2 bad arguments.
 `;
 
-const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook"];
+const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook", "freshness"];
 const PROVIDERS: readonly ProviderKind[] = ["google", "microsoft"];
 
 const FLAGS = {

@@ -13,6 +13,7 @@ import { mountAdminApi } from "../api/admin_api.ts";
 import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
 import { mountConsole } from "../console/console.ts";
+import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
@@ -75,9 +76,11 @@ async function startListeners(
     serveMetrics: config.METRICS_ADDR === undefined,
     routes: (app) => {
       const sql = () => state.database?.sql ?? null;
+      const secrets = secretBoxFromConfig(config);
       mountWebhooks(app, {
         sql,
         metrics,
+        openSecret: (stored) => secrets.open(stored),
         deadlineMs: config.WEBHOOK_RESPONSE_DEADLINE_MS,
         queue: { maxConcurrent: config.DB_POOL_MAX, maxQueued: config.DB_QUEUE_MAX },
       });
