@@ -5,6 +5,7 @@ import type { DrillEnvironment } from "./drill/environment.ts";
 import type { ProviderKind, ScenarioName } from "./drill/evidence.ts";
 import { renderMarkdown, renderText } from "./drill/report_render.ts";
 import { runDrill } from "./drill/run_drill.ts";
+import { renderHtmlReport } from "./drill/report_html.ts";
 
 const USAGE = `Usage: calsync drill [--scenario api|database|webhook|freshness]
                     [--provider google|microsoft]
@@ -17,8 +18,9 @@ on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when i
   --scenario  one scenario, or a comma-separated list (default: all four; freshness runs in
               an environment of its own with poll and reconciliation intervals of seconds)
   --provider  one provider, or a comma-separated list (default: both)
-  --out DIR   also write DIR/drill-report.md, DIR/drill-report.json and the daemon's log
-              lines as DIR/daemon-log.jsonl
+  --out DIR   also write DIR/drill-report.md, DIR/drill-report.json, DIR/report.html (checks,
+              evidence and a timeline per scenario) and the daemon's log lines as
+              DIR/daemon-log.jsonl
   --keep      leave everything running for inspection until Ctrl-C (the database stays)
 
 Exit codes: 0 every check passed, 1 a check failed or the drill could not run, 2 bad arguments.
@@ -125,6 +127,7 @@ export async function runDrillCli(args: string[]): Promise<number> {
       join(out, "drill-report.json"),
       JSON.stringify(report, null, 2) + "\n",
     );
+    await Deno.writeTextFile(join(out, "report.html"), await renderHtmlReport(report));
     // The daemon's own JSON log lines, for whoever has to explain a failed check.
     await Deno.writeTextFile(
       join(out, "daemon-log.jsonl"),
@@ -132,7 +135,8 @@ export async function runDrillCli(args: string[]): Promise<number> {
     );
     writeAll(
       Deno.stderr,
-      `[drill] report written to ${out}/drill-report.{md,json} (daemon log: daemon-log.jsonl)\n`,
+      `[drill] report written to ${out}/drill-report.{md,json} and ${out}/report.html ` +
+        "(daemon log: daemon-log.jsonl)\n",
     );
   }
   if (environment) {

@@ -1,6 +1,7 @@
 /** @module The drill report: the document's results block filled in, and the report's JSON form. */
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import type { CheckRecord, ScenarioResult, VerificationRecord } from "./records.ts";
+import type { Timeline } from "./timeline.ts";
 
 /** PASS / FAIL of a results-block line, or NOT RUN when no check of it ran. */
 export type Verdict = "PASS" | "FAIL" | "NOT RUN";
@@ -32,6 +33,8 @@ export type DrillReport = {
   checks: CheckRecord[];
   verification: VerificationRecord[];
   notes: string[];
+  /** Per scenario run, what happened when (drawn in report.html). */
+  timelines: Timeline[];
   results: ResultsBlock;
   passed: boolean;
 };
@@ -89,6 +92,7 @@ export function buildReport(input: {
     checks,
     verification: input.result.verification,
     notes: input.result.notes,
+    timelines: input.result.timelines,
     results: {
       date: input.startedAt.toISOString().slice(0, 10),
       externalApiOutage: outage("api"),

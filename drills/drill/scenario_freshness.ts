@@ -340,6 +340,7 @@ export async function runFreshnessScenario(
       result.checks.push(...part.checks);
       result.verification.push(...part.verification);
       result.notes.push(...part.notes);
+      result.timelines.push(...part.timelines);
     }
   }
   return result;

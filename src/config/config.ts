@@ -129,6 +129,9 @@ const EnvSchema = z.object({
   GOOGLE_CLIENT_SECRET_FILE: z.string().min(1).optional(),
   MICROSOFT_CLIENT_SECRET_FILE: z.string().min(1).optional(),
   CALSYNC_ADMIN_TOKEN_FILE: z.string().min(1).optional(),
+  // The operator console (#17): how long a login lasts, where `calsync drill --out` writes.
+  CALSYNC_CONSOLE_SESSION_TTL: duration("8h"),
+  CALSYNC_DRILL_REPORT_DIR: optionalText,
 });
 
 // Secrets that may come from a file instead (systemd LoadCredential, a mounted secret), so they

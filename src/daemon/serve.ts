@@ -12,6 +12,7 @@ import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../webhooks/routes.ts";
 import { mountAdminApi } from "../api/admin_api.ts";
 import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
+import { mountConsole } from "../console/console.ts";
 import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
@@ -88,6 +89,16 @@ async function startListeners(
         modules: adminApiModules({ config, metrics, sql }),
         metrics,
         version: CALSYNC_VERSION,
+      });
+      // The operator console, behind the same admin token.
+      mountConsole(app, {
+        token: config.CALSYNC_ADMIN_TOKEN ?? null,
+        sql,
+        metrics,
+        sessionTtlMs: config.CALSYNC_CONSOLE_SESSION_TTL,
+        secureCookies: config.CALSYNC_PUBLIC_URL?.startsWith("https:") ?? false,
+        drillReportDir: config.CALSYNC_DRILL_REPORT_DIR ?? null,
+        databaseDeadlineMs: config.DB_CONNECT_TIMEOUT_MS,
       });
     },
   });

@@ -123,6 +123,12 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
+    consoleActions: new Counter({
+      name: "calsync_console_actions_total",
+      help: "Operator actions taken in the console, by action and outcome (done, refused, failed).",
+      labelNames: ["action", "outcome"] as const,
+      registers,
+    }),
     httpConnectionsClosed: new Counter({
       name: "calsync_http_connections_closed_total",
       help:

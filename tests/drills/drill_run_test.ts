@@ -69,6 +69,16 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
     assertEquals(json.passed, true);
     assertEquals(json.results.status, "PASS");
     assert(json.verification.length >= 12, "verification rows for every scenario");
+    // report.html: a timeline per scenario run, each with requests or deliveries and a recovery.
+    const page = await Deno.readTextFile(`${out}/report.html`);
+    assertStringIncludes(page, "<h2>Drill results</h2>");
+    assertEquals((page.match(/<svg\s/g) ?? []).length, json.timelines.length);
+    assert(json.timelines.length >= 12, `only ${json.timelines.length} timelines`);
+    for (const timeline of json.timelines) {
+      const kinds = new Set(timeline.events.map((e: { kind: string }) => e.kind));
+      const name = `${timeline.scenario}/${timeline.variant} ${timeline.provider}`;
+      assert(kinds.has("fault") && kinds.has("recovery"), `${name}: ${[...kinds]}`);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
