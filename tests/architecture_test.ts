@@ -18,6 +18,8 @@ const VOCABULARY = [
 ];
 const ADAPTERS = ["src/storage", "src/providers", "src/http"];
 const ENGINE = ["src/sync", "src/scheduler", "src/channels", "src/webhooks", "src/maintenance"];
+// Per-provider lanes: breaker, drain and quota; injected into the scheduler and sync by daemon.
+ENGINE.push("src/lanes");
 const ALL_SRC = [...VOCABULARY, ...ADAPTERS, ...ENGINE, "src/daemon", "src/cli"];
 
 /** What each area may import (besides itself and npm/node packages). */
@@ -36,6 +38,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   "src/channels": [...VOCABULARY, "src/storage", "src/providers"],
   "src/webhooks": [...VOCABULARY, "src/storage", "src/http"],
   "src/maintenance": [...VOCABULARY, "src/storage", "src/channels"],
+  "src/lanes": [...VOCABULARY, "src/storage"],
   "src/daemon": [...VOCABULARY, ...ADAPTERS, ...ENGINE],
   "src/cli": ALL_SRC.filter((area) => area !== "src/cli"),
   "main.ts": ALL_SRC,

@@ -182,16 +182,64 @@ export async function claimDueConnections(
     with due as (
       select c.id from external_calendar_connections c
       join calendar_providers p on p.id = c.provider_id
-      where c.status = 'active' and c.due_at <= now()
-        and (c.sync_needed or c.reconcile_due_at is not null)
-        and (c.backoff_until is null or c.backoff_until <= now())
-        and (c.lease_expires_at is null or c.lease_expires_at <= now())
+      where ${dueConnection(sql)}
         and p.allowlisted
         and (${allow}::text[] is null or p.kind = any(${allow}::text[])
           or p.name = any(${allow}::text[]))
       order by c.due_at
       limit ${options.limit}
       for update of c skip locked
+    )
+    update external_calendar_connections c set
+      lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
+      lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
+      due_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
+      sync_claimed_seq = c.sync_requested_seq
+    from due, calendar_providers p
+    where c.id = due.id and p.id = c.provider_id
+    returning ${claimedColumns(sql)}`;
+  return rows.map(toClaimedConnection);
+}
+
+/**
+ * When an active connection `c` is due: a sync was requested, or its poll or reconciliation time
+ * has come; never in backoff nor under another run's lease. Written once for every claim.
+ */
+function dueConnection(sql: Sql) {
+  return sql`c.status = 'active' and c.due_at <= now()
+    and (c.sync_needed or c.reconcile_due_at is not null)
+    and (c.backoff_until is null or c.backoff_until <= now())
+    and (c.lease_expires_at is null or c.lease_expires_at <= now())`;
+}
+
+/**
+ * Claims up to `limit` due connections of one provider kind: its lane. Each provider row is one
+ * range scan of migration 009's `(provider_id, due_at) where status = 'active'` index, so a
+ * provider with a deep backlog (a full lane, an open breaker) costs another's claim nothing. A
+ * provider whose breaker is not closed is skipped, except for its one `probe`.
+ */
+export async function claimDueForProvider(
+  sql: Sql,
+  options: LeaseClaim & { kind: ProviderKind; probe?: boolean },
+): Promise<ClaimedConnection[]> {
+  const allow = options.allowlist === null ? null : [...options.allowlist];
+  const probe = options.probe ?? false;
+  const rows = await sql<ClaimedRow[]>`
+    with due as (
+      select d.id from calendar_providers p
+      cross join lateral (
+        select c.id from external_calendar_connections c
+        where c.provider_id = p.id and ${dueConnection(sql)}
+        order by c.due_at
+        limit ${options.limit}
+        for update of c skip locked
+      ) d
+      where p.kind = ${options.kind} and p.allowlisted
+        and (${allow}::text[] is null or p.kind = any(${allow}::text[])
+          or p.name = any(${allow}::text[]))
+        and (${probe} or not exists (select 1 from provider_health h
+          where h.provider = p.kind and h.state <> 'closed'))
+      limit ${options.limit}
     )
     update external_calendar_connections c set
       lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
