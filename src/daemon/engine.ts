@@ -2,6 +2,7 @@
 import { type Config, laneConcurrency } from "../config/config.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import type { BreakerSettings } from "../lanes/circuit_breaker.ts";
+import { mailboxSlots } from "../lanes/mailbox_slots.ts";
 import { meteredFetch } from "../lanes/metered_fetch.ts";
 import { createProviderGate } from "../lanes/provider_gate.ts";
 import { QUOTA_SHAPE } from "../lanes/token_bucket.ts";
@@ -32,6 +33,7 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     ...createSyncDeps(config, sql, metrics, { meter: (kind, f) => meteredFetch(gate, kind, f) }),
     providerGate: gate,
   };
+  const mailboxes = mailboxSlots(config.MICROSOFT_MAILBOX_CONCURRENCY);
   const lanes = kinds.map((kind) => ({ kind, size: laneConcurrency(config, kind) }));
   if (!config.CALSYNC_ENCRYPTION_KEY) {
     log.warn("CALSYNC_ENCRYPTION_KEY is not set: new refresh tokens are stored unencrypted");
@@ -54,7 +56,13 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     dbDeadlineMs: databaseDeadlineMs(config),
     dbRetryBaseMs: config.DB_RETRY_BASE_MS,
     dbRetryMaxMs: config.DB_RETRY_MAX_MS,
-    runSync: (connection, signal) => runSync(syncDeps, connection, signal),
+    runSync: (connection, signal) =>
+      connection.providerKind === "microsoft"
+        ? mailboxes.run(
+          `${connection.providerId}/${connection.accountLabel ?? connection.id}`,
+          () => runSync(syncDeps, connection, signal),
+        )
+        : runSync(syncDeps, connection, signal),
     maintenance: {
       intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
       run: (signal) =>

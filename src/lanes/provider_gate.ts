@@ -299,9 +299,10 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
     const next = transition(snapshot, "outage_detected", now, deps.breaker);
     if (next === null) return "hold";
     const reason = { kind: failureKind, ...stats, at: new Date(clock()).toISOString() };
-    if (await openBreaker(deps.sql, kind, next.probeIntervalMs, reason)) {
+    // Cached as open before the write, so runs finishing meanwhile are held, not counted.
+    setState(kind, next, null);
+    if (await openBreaker(deps.sql, kind, next.probeIntervalMs, reason).catch(() => false)) {
       logTransition(kind, "closed", next, { ...stats, failure_kind: failureKind });
-      setState(kind, next, null);
       return "hold";
     }
     // Another replica opened it first (or it is not closed any more): follow the table.

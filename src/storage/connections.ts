@@ -51,6 +51,8 @@ export type ClaimedConnection = {
   lastNotificationAt: Date | null;
   /** The previous failure, for counting consecutive rejections. */
   lastError: Record<string, unknown> | null;
+  /** The operator's account label (the mailbox, for Graph's per-mailbox limit). */
+  accountLabel?: string | null;
 };
 
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
@@ -269,6 +271,7 @@ export type ClaimedRow = {
   has_live_push: boolean;
   last_notification_at: Date | null;
   last_error: Record<string, unknown> | null;
+  account_label?: string | null;
 };
 
 /** The RETURNING list of a claim (aliases `c` and `p`), matching ClaimedRow. */
@@ -281,7 +284,7 @@ export function claimedColumns(sql: Sql) {
     c.error_count = 0 and c.reconcile_due_at is not null and c.reconcile_due_at <= now()
       as reconcile_due,
     ${livePushChannel(sql)} as has_live_push,
-    c.last_notification_at, c.last_error`;
+    c.last_notification_at, c.last_error, c.account_label`;
 }
 
 /** True when connection `c` has a confirmed, unexpired push channel. */
@@ -308,6 +311,7 @@ export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
     hasLivePush: row.has_live_push,
     lastNotificationAt: row.last_notification_at,
     lastError: row.last_error,
+    accountLabel: row.account_label ?? null,
   };
 }
 
