@@ -222,11 +222,32 @@ function dueConnection(sql: Sql) {
  */
 export async function claimDueForProvider(
   sql: Sql,
-  options: LeaseClaim & { kind: ProviderKind; probe?: boolean },
+  options: ProviderClaim,
 ): Promise<ClaimedConnection[]> {
+  const rows = await claimForProvider(sql, options) as unknown as ClaimedRow[];
+  return rows.map(toClaimedConnection);
+}
+
+/** A per-provider claim: one lane's kind, and whether it is the breaker's probe. */
+export type ProviderClaim = LeaseClaim & { kind: ProviderKind; probe?: boolean };
+
+/**
+ * Runs one per-provider claim under EXPLAIN (ANALYZE, BUFFERS) and returns the plan's lines, so
+ * the bench shows the very statement the scheduler runs (it claims rows, like a real claim).
+ */
+export async function explainClaimForProvider(
+  sql: Sql,
+  options: ProviderClaim,
+): Promise<string[]> {
+  const rows = await sql<{ "QUERY PLAN": string }[]>`
+    explain (analyze, buffers, costs off) ${claimForProvider(sql, options)}`;
+  return rows.map((row) => row["QUERY PLAN"]);
+}
+
+function claimForProvider(sql: Sql, options: ProviderClaim) {
   const allow = options.allowlist === null ? null : [...options.allowlist];
   const probe = options.probe ?? false;
-  const rows = await sql<ClaimedRow[]>`
+  return sql`
     with due as (
       select d.id from calendar_providers p
       cross join lateral (
@@ -251,7 +272,6 @@ export async function claimDueForProvider(
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
-  return rows.map(toClaimedConnection);
 }
 
 /** The columns a claim returns; shared by every statement that takes a connection's lease. */
