@@ -52,7 +52,13 @@ export type LaneGate = {
 };
 
 /** One lane: a provider kind (null: every provider) and the runs it holds. */
-type Lane = { kind: ProviderKind | null; size: number; running: Set<Promise<unknown>> };
+type Lane = {
+  kind: ProviderKind | null;
+  size: number;
+  running: Set<Promise<unknown>>;
+  /** Its last claim found fewer due rows than it asked for. */
+  idle: boolean;
+};
 
 /** A running scheduler. */
 export type Scheduler = {
@@ -73,11 +79,14 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const cancelRuns = new AbortController();
   const running = new Set<Promise<unknown>>();
   const wakeSignal = createWakeSignal(stopping.signal);
-  const wake = () => wakeSignal.wake();
-
   const lanes: Lane[] = deps.lanes
-    ? deps.lanes.map((lane) => ({ kind: lane.kind, size: lane.size, running: new Set() }))
-    : [{ kind: null, size: deps.concurrency, running: new Set() }];
+    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), idle: false }))
+    : [{ kind: null, size: deps.concurrency, running: new Set(), idle: false }];
+  // A NOTIFY or an operator's wake may be for any provider: every lane looks again.
+  const wake = () => {
+    for (const lane of lanes) lane.idle = false;
+    wakeSignal.wake();
+  };
 
   function startRun(lane: Lane, connection: ClaimedConnection) {
     const run = deps.runSync(connection, cancelRuns.signal).catch((error) => {
@@ -85,7 +94,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     }).finally(() => {
       running.delete(run);
       lane.running.delete(run);
-      wake();
+      // A finished run frees a slot of its own lane (and may have left its connection due).
+      lane.idle = false;
+      wakeSignal.wake();
     });
     running.add(run);
     lane.running.add(run);
@@ -93,14 +104,21 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
 
   async function claimLoop() {
     const claims = { failures: 0 };
+    let sweepAt = 0;
     while (!stopping.signal.aborted) {
       wakeSignal.reset();
+      // Polls and reconciliations become due without a NOTIFY: every poll interval each lane
+      // looks again even if its last claim found nothing.
+      if (performance.now() >= sweepAt) {
+        for (const lane of lanes) lane.idle = false;
+        sweepAt = performance.now() + deps.pollIntervalMs;
+      }
       let again = false;
-      let waitMs = deps.pollIntervalMs;
+      let waitMs = Math.max(1, sweepAt - performance.now());
       for (const lane of lanes) {
         if (stopping.signal.aborted) break;
         const free = lane.size - lane.running.size;
-        if (free <= 0) continue;
+        if (free <= 0 || lane.idle) continue;
         const admitted = await admit(deps, lane, free);
         if (admitted.retryInMs !== null) waitMs = Math.min(waitMs, admitted.retryInMs);
         if (admitted.limit <= 0) continue;
@@ -110,8 +128,11 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
           break;
         }
         claimed.forEach((connection) => startRun(lane, connection));
-        // A full batch means more may be due right now.
+        // A full batch means more may be due right now; a short one that nothing is left, so
+        // this lane's claim waits for a wake (a NOTIFY, its own run ending) or the next sweep
+        // instead of running at every other lane's completion.
         if (claimed.length === admitted.limit && !admitted.probe) again = true;
+        else if (!admitted.probe) lane.idle = true;
       }
       if (again) continue;
       await wakeSignal.wait(Math.max(10, waitMs));
