@@ -102,6 +102,13 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
     refreshedAt = clock();
     for (const row of rows) {
       skewMs = row.read_at.getTime() - refreshedAt;
+      const before = cache.get(row.provider);
+      const mine = local.get(row.provider);
+      // Another replica moved the breaker: failures counted before that say nothing now (a
+      // replica that missed a recovery must not reopen it on the old window at once).
+      if (mine && before && before.changed_at.getTime() !== row.changed_at.getTime()) {
+        mine.window = [];
+      }
       cache.set(row.provider, row);
       deps.metrics.providerCircuitState.set({ provider: row.provider }, BREAKER_GAUGE[row.state]);
     }
@@ -117,6 +124,9 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
       probe_interval_ms: snapshot.probeIntervalMs,
       probe_at: snapshot.probeAt === null ? null : new Date(snapshot.probeAt),
       probe_owner: owner,
+      probe_expires_at: snapshot.state === "half_open"
+        ? new Date(snapshot.changedAt + deps.probeLeaseMs)
+        : null,
     });
     deps.metrics.providerCircuitState.set({ provider: kind }, BREAKER_GAUGE[snapshot.state]);
   }
@@ -173,9 +183,13 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
     const dueAt = snapshot.state === "open"
       ? snapshot.probeAt ?? now
       : row.probe_expires_at?.getTime() ?? now;
-    if (mine.probe !== undefined || dueAt > now) {
+    // Our probe ended elsewhere (taken over after its lease) or was never settled (a database
+    // failure, shutdown): its lease decides, like anyone else's.
+    if (row.state !== "half_open" || row.probe_owner !== deps.owner) mine.probe = undefined;
+    if (dueAt > now) {
       return { limit: 0, probe: false, retryInMs: Math.max(refreshMs, dueAt - now) };
     }
+    mine.probe = undefined;
     const won = await startProbe(deps.sql, kind, deps.owner, deps.probeLeaseMs).catch(() => false);
     if (!won) {
       await refresh(true).catch(() => {});
@@ -248,6 +262,19 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
       }
       return "hold";
     }
+    if (verdict === "neutral") {
+      // A rate limit or our own database trouble says nothing about the outage: probe again.
+      const interval = Math.max(snapshot.probeIntervalMs, deps.breaker.probeIntervalMs);
+      if (await reopenBreaker(deps.sql, kind, deps.owner, interval)) {
+        setState(kind, {
+          state: "open",
+          changedAt: now,
+          probeIntervalMs: interval,
+          probeAt: now + interval,
+        }, null);
+      }
+      return "count";
+    }
     const next = transition(snapshot, "probe_succeeded", now, deps.breaker)!;
     if (await closeBreaker(deps.sql, kind, deps.owner)) {
       logTransition(kind, "half_open", next, {
@@ -274,6 +301,9 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
         down: verdict === "provider_down",
         connectionId: connection.id,
       }, deps.breaker.windowMs);
+      // A failure may come just after another replica opened the breaker: look (at most once
+      // per refresh interval, and only on provider-wide failures).
+      if (verdict === "provider_down") await refresh();
       const row = cache.get(provider);
       if (row && row.state !== "closed") return verdict === "provider_down" ? "hold" : "count";
       if (verdict !== "provider_down") return "count" as const;

@@ -37,6 +37,8 @@ export async function recordFailure(
     error: failure.message,
   };
   if (failure.kind === "database" || failure.kind === "lease_lost") {
+    // Says nothing about the provider; a probe that ended so gives its slot back.
+    await deps.providerGate?.settle(connection, failure.kind);
     return await handBackLease(deps, connection, failure, fields);
   }
   if (await deps.providerGate?.settle(connection, failure.kind) === "hold") {
