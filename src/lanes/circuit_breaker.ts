@@ -58,32 +58,62 @@ export function verdictOf(kind: string): Verdict {
 /** One outcome in the failure window. */
 export type Outcome = { at: number; down: boolean; connectionId: string };
 
-/** Adds an outcome and drops those older than the window; returns a new array. */
-export function recordOutcome(
-  window: readonly Outcome[],
-  outcome: Outcome,
-  windowMs: number,
-): Outcome[] {
-  const since = outcome.at - windowMs;
-  return [...window.filter((entry) => entry.at > since), outcome];
+/**
+ * The recent outcomes, counted per slot of time (a replica may finish thousands of syncs a
+ * second, so outcomes are never kept one by one), and the failing connections by their last
+ * failure, oldest first. Recording and pruning are amortised O(1). Mutated in place.
+ */
+export type FailureWindow = {
+  slotMs: number;
+  slots: Map<number, { requests: number; failures: number }>;
+  failing: Map<string, number>;
+};
+
+/** An empty window counting in slots of `slotMs`. */
+export function createWindow(slotMs = 1_000): FailureWindow {
+  return { slotMs, slots: new Map(), failing: new Map() };
+}
+
+/** Counts one outcome and forgets what left the window. */
+export function recordOutcome(window: FailureWindow, outcome: Outcome, windowMs: number): void {
+  const key = Math.floor(outcome.at / window.slotMs);
+  const slot = window.slots.get(key) ?? { requests: 0, failures: 0 };
+  slot.requests++;
+  if (outcome.down) {
+    slot.failures++;
+    // Re-inserted so the map stays ordered by last failure.
+    window.failing.delete(outcome.connectionId);
+    window.failing.set(outcome.connectionId, outcome.at);
+  }
+  window.slots.set(key, slot);
+  prune(window, outcome.at, windowMs);
+}
+
+function prune(window: FailureWindow, now: number, windowMs: number) {
+  const oldestSlot = Math.floor((now - windowMs) / window.slotMs);
+  for (const key of window.slots.keys()) {
+    if (key > oldestSlot) break;
+    window.slots.delete(key);
+  }
+  for (const [id, at] of window.failing) {
+    if (at > now - windowMs) break;
+    window.failing.delete(id);
+  }
 }
 
 /** The window's numbers, for the verdict and the transition's log line. */
 export type WindowStats = { requests: number; failures: number; failingConnections: number };
 
-/** Counts the outcomes within the window ending at `now`. */
-export function windowStats(
-  window: readonly Outcome[],
-  now: number,
-  windowMs: number,
-): WindowStats {
-  const recent = window.filter((entry) => entry.at > now - windowMs);
-  const failing = new Set(recent.filter((entry) => entry.down).map((entry) => entry.connectionId));
-  return {
-    requests: recent.length,
-    failures: recent.filter((entry) => entry.down).length,
-    failingConnections: failing.size,
-  };
+/** Counts the outcomes within the window ending at `now` (to the slot). */
+export function windowStats(window: FailureWindow, now: number, windowMs: number): WindowStats {
+  prune(window, now, windowMs);
+  let requests = 0;
+  let failures = 0;
+  for (const slot of window.slots.values()) {
+    requests += slot.requests;
+    failures += slot.failures;
+  }
+  return { requests, failures, failingConnections: window.failing.size };
 }
 
 /** True when the window shows a provider-wide outage. */

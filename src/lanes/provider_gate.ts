@@ -25,8 +25,9 @@ import {
   type BreakerSettings,
   type BreakerSnapshot,
   type BreakerState,
+  createWindow,
+  type FailureWindow,
   laneLimit,
-  type Outcome,
   recordOutcome,
   shouldOpen,
   transition,
@@ -73,7 +74,7 @@ export type ProviderGate = {
 const log = logger("lanes");
 
 type Local = {
-  window: Outcome[];
+  window: FailureWindow;
   probe: string | null | undefined;
   allowance: number;
   slowedAt: number;
@@ -85,7 +86,12 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
   const refreshMs = deps.refreshMs ?? 1_000;
   const cache = new Map<ProviderKind, ProviderHealthRow>();
   const local = new Map<ProviderKind, Local>(
-    deps.kinds.map((kind) => [kind, { window: [], probe: undefined, allowance: 0, slowedAt: 0 }]),
+    deps.kinds.map((kind) => [kind, {
+      window: createWindow(),
+      probe: undefined,
+      allowance: 0,
+      slowedAt: 0,
+    }]),
   );
   let refreshedAt = -Infinity;
   let skewMs = 0;
@@ -107,7 +113,7 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
       // Another replica moved the breaker: failures counted before that say nothing now (a
       // replica that missed a recovery must not reopen it on the old window at once).
       if (mine && before && before.changed_at.getTime() !== row.changed_at.getTime()) {
-        mine.window = [];
+        mine.window = createWindow();
       }
       cache.set(row.provider, row);
       deps.metrics.providerCircuitState.set({ provider: row.provider }, BREAKER_GAUGE[row.state]);
@@ -282,7 +288,7 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
         drain_step_ms: deps.breaker.drainStepMs,
       });
       setState(kind, next, null);
-      mine.window = [];
+      mine.window = createWindow();
     }
     return "count";
   }
@@ -296,7 +302,7 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
       if (mine.probe === connection.id) return await settleProbe(provider, verdict);
       if (verdict === "neutral") return "count" as const;
       const now = clock();
-      mine.window = recordOutcome(mine.window, {
+      recordOutcome(mine.window, {
         at: now,
         down: verdict === "provider_down",
         connectionId: connection.id,

@@ -2,8 +2,9 @@ import { assert, assertEquals } from "../support/assert.ts";
 import {
   type BreakerSettings,
   type BreakerSnapshot,
+  createWindow,
+  type FailureWindow,
   laneLimit,
-  type Outcome,
   recordOutcome,
   shouldOpen,
   transition,
@@ -28,10 +29,10 @@ const CLOSED: BreakerSnapshot = {
   probeAt: null,
 };
 
-function fill(outcomes: { down: boolean; connection: string }[], at: number): Outcome[] {
-  let window: Outcome[] = [];
+function fill(outcomes: { down: boolean; connection: string }[], at: number): FailureWindow {
+  const window = createWindow();
   for (const outcome of outcomes) {
-    window = recordOutcome(
+    recordOutcome(
       window,
       { at, down: outcome.down, connectionId: outcome.connection },
       60_000,
@@ -76,8 +77,8 @@ Deno.test("too few requests never open it, whatever their failure rate", () => {
 
 Deno.test("outcomes older than the window no longer count", () => {
   const old = fill(Array.from({ length: 10 }, (_, i) => ({ down: true, connection: `c${i}` })), 0);
-  const later = recordOutcome(old, { at: 61_000, down: false, connectionId: "x" }, 60_000);
-  assertEquals(windowStats(later, 61_000, 60_000), {
+  recordOutcome(old, { at: 61_000, down: false, connectionId: "x" }, 60_000);
+  assertEquals(windowStats(old, 61_000, 60_000), {
     requests: 1,
     failures: 0,
     failingConnections: 0,
@@ -125,4 +126,21 @@ Deno.test("after recovery the lane grows 1, 2, 4, ... per drain step up to its s
   assertEquals(limits, [1, 1, 2, 4, 8, 16, 16, 16]);
   assertEquals(laneLimit({ ...closed, state: "open" }, 16, 1e12, SETTINGS), 0);
   assertEquals(laneLimit({ ...closed, state: "half_open" }, 16, 1e12, SETTINGS), 0);
+});
+
+Deno.test("the window counts a busy replica's outcomes per slot, not one by one", () => {
+  const window = createWindow();
+  for (let i = 0; i < 100_000; i++) {
+    recordOutcome(window, {
+      at: Math.floor(i / 10),
+      down: i % 4 === 0,
+      connectionId: `c${i % 1_000}`,
+    }, 60_000);
+  }
+  assertEquals(windowStats(window, 9_999, 60_000), {
+    requests: 100_000,
+    failures: 25_000,
+    failingConnections: 250,
+  });
+  assert(window.slots.size <= 10, `${window.slots.size} slots`);
 });
