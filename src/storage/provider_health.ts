@@ -24,15 +24,16 @@ export type ProviderHealthRow = {
 
 /**
  * Creates the rows of `providers` if missing. A new row counts as closed since the epoch, so a
- * fresh install starts with full lanes rather than a recovery's slow drain.
+ * fresh install starts with full lanes rather than a recovery's slow drain, and as refilled at
+ * the epoch, so its bucket starts full.
  */
 export async function ensureProviderHealth(
   sql: Sql,
   providers: readonly ProviderKind[],
 ): Promise<void> {
   await sql`
-    insert into provider_health (provider, changed_at)
-    select unnest(${[...providers]}::text[]), to_timestamp(0)
+    insert into provider_health (provider, changed_at, quota_refilled_at)
+    select unnest(${[...providers]}::text[]), to_timestamp(0), to_timestamp(0)
     on conflict (provider) do nothing`;
 }
 

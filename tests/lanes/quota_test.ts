@@ -1,6 +1,7 @@
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
 import { lanesFixture, TEST_BREAKER } from "../support/lanes_fixture.ts";
 import { createProviderGate } from "../../src/lanes/provider_gate.ts";
+import { ensureProviderHealth } from "../../src/storage/provider_health.ts";
 import { QUOTA_SHAPE } from "../../src/lanes/token_bucket.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
@@ -47,8 +48,8 @@ Deno.test("the gate claims no more than the tokens it was granted, and spent req
     quota: { google: { perMinute: 60, ...QUOTA_SHAPE } },
     probeLeaseMs: 30_000,
   });
-  // The first admit creates the row (an empty bucket); give it 3 tokens, refilled 1 per second.
-  await gate.admit("google", { running: 0, size: 16 });
+  // A bucket holding 3 tokens, refilled 1 per second.
+  await ensureProviderHealth(db.sql, ["google"]);
   await db.sql`update provider_health set quota_tokens = 3, quota_refilled_at = now()`;
   const first = await gate.admit("google", { running: 0, size: 16 });
   assert(first.limit >= 3 && first.limit <= 4, `limit ${first.limit}`);
