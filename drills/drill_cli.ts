@@ -6,16 +6,18 @@ import type { ProviderKind, ScenarioName } from "./drill/evidence.ts";
 import { renderMarkdown, renderText } from "./drill/report_render.ts";
 import { runDrill } from "./drill/run_drill.ts";
 
-const USAGE =
-  `Usage: calsync drill [--scenario api|database|webhook|outage] [--provider google|microsoft]
+const USAGE = `Usage: calsync drill [--scenario api|database|webhook|freshness|outage]
+                    [--provider google|microsoft]
                     [--out DIR] [--keep]
 
 Runs shared/outage-drill.md end to end against a real daemon (main.ts serve), fake Google and
 Microsoft servers, a fault-injecting database proxy and a webhook gate. Uses a scratch database
 on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when it is unset.
 
-  --scenario  one scenario, or a comma-separated list (default: api,database,webhook, the
-              document's three; outage is the provider-wide outage of 200 connections)
+  --scenario  one scenario, or a comma-separated list (default: api,database,webhook,freshness;
+              freshness runs in an environment of its own with poll and reconciliation
+              intervals of seconds; outage, the provider-wide outage of 200 connections, runs
+              only when named)
   --provider  one provider, or a comma-separated list (default: both)
   --out DIR   also write DIR/drill-report.md, DIR/drill-report.json and the daemon's log
               lines as DIR/daemon-log.jsonl
@@ -24,9 +26,9 @@ on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when i
 Exit codes: 0 every check passed, 1 a check failed or the drill could not run, 2 bad arguments.
 `;
 
-const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook", "outage"];
-// The drill document's scenarios; `outage` (200 connections, ~30 s more) is asked for by name.
-const DEFAULT_SCENARIOS = "api,database,webhook";
+const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook", "freshness", "outage"];
+// `outage` (200 connections per provider, ~20 s more) is asked for by name.
+const DEFAULT_SCENARIOS = "api,database,webhook,freshness";
 const PROVIDERS: readonly ProviderKind[] = ["google", "microsoft"];
 
 const FLAGS = {

@@ -17,10 +17,20 @@ const VOCABULARY = [
   "src/metrics",
 ];
 const ADAPTERS = ["src/storage", "src/providers", "src/http"];
-const ENGINE = ["src/sync", "src/scheduler", "src/channels", "src/webhooks", "src/maintenance"];
-// Per-provider lanes: breaker, drain and quota; injected into the scheduler and sync by daemon.
-ENGINE.push("src/lanes");
-const ALL_SRC = [...VOCABULARY, ...ADAPTERS, ...ENGINE, "src/daemon", "src/cli"];
+const ENGINE = [
+  "src/sync",
+  "src/scheduler",
+  "src/channels",
+  "src/webhooks",
+  "src/maintenance",
+  "src/accounts",
+  "src/feed",
+  // Per-provider lanes: breaker, drain and quota; injected into the scheduler and sync by daemon.
+  "src/lanes",
+];
+// The interfaces an embedding application or an operator's browser uses.
+const FRONT = ["src/api", "src/console"];
+const ALL_SRC = [...VOCABULARY, ...ADAPTERS, ...ENGINE, ...FRONT, "src/daemon", "src/cli"];
 
 /** What each area may import (besides itself and npm/node packages). */
 export const ALLOWED: Record<string, readonly string[]> = {
@@ -39,7 +49,11 @@ export const ALLOWED: Record<string, readonly string[]> = {
   "src/webhooks": [...VOCABULARY, "src/storage", "src/http"],
   "src/maintenance": [...VOCABULARY, "src/storage", "src/channels"],
   "src/lanes": [...VOCABULARY, "src/storage"],
-  "src/daemon": [...VOCABULARY, ...ADAPTERS, ...ENGINE],
+  "src/accounts": [...VOCABULARY, "src/storage", "src/providers", "src/channels"],
+  "src/feed": [...VOCABULARY, "src/storage", "src/http"],
+  "src/api": [...VOCABULARY, ...ADAPTERS, ...ENGINE],
+  "src/console": [...VOCABULARY, ...ADAPTERS, ...ENGINE, "src/api"],
+  "src/daemon": [...VOCABULARY, ...ADAPTERS, ...ENGINE, ...FRONT],
   "src/cli": ALL_SRC.filter((area) => area !== "src/cli"),
   "main.ts": ALL_SRC,
   "testkit": ALL_SRC,

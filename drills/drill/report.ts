@@ -14,6 +14,11 @@ export type ResultsBlock = {
   recoveryTests: Verdict;
   status: Verdict;
   notes: string;
+  /** The freshness scenario's lines, after the document's own. */
+  droppedNotification: Verdict;
+  deletedCalendar: Verdict;
+  emptyListing: Verdict;
+  driftRepaired: Verdict;
 };
 
 /** A whole drill run: what ran where, every check, every verification query, the results. */
@@ -54,6 +59,8 @@ export function buildReport(input: {
   const { checks } = input.result;
   const outage = (scenario: ScenarioName) =>
     verdict(checks.filter((c) => c.scenario === scenario && c.phase === "outage"));
+  const freshness = (variant: string) =>
+    verdict(checks.filter((c) => c.scenario === "freshness" && c.variant === variant));
   const failed = checks.filter((c) => !c.pass);
   const durationMs = input.finishedAt.getTime() - input.startedAt.getTime();
   const status = checks.length === 0 ? "FAIL" : verdict(checks);
@@ -91,6 +98,10 @@ export function buildReport(input: {
       status,
       // The block keeps each value inside backticks, on one line.
       notes: summary.join("; ").replaceAll("`", "'").replaceAll("\n", " "),
+      droppedNotification: freshness("poll"),
+      deletedCalendar: freshness("unavailable"),
+      emptyListing: freshness("guard"),
+      driftRepaired: freshness("reconcile"),
     },
     passed: status === "PASS",
   };
@@ -108,6 +119,10 @@ export function renderResultsBlock(results: ResultsBlock): string {
     `**Recovery Tests:** \`${results.recoveryTests}\``,
     `**Status:** \`${results.status}\``,
     `**Notes:** \`${results.notes}\``,
+    `**Dropped Notification Caught By Poll:** \`${results.droppedNotification}\``,
+    `**Deleted Calendar Stops Syncing:** \`${results.deletedCalendar}\``,
+    `**Empty Listing Held By Guard:** \`${results.emptyListing}\``,
+    `**Reconciliation Repairs Drift:** \`${results.driftRepaired}\``,
     "",
   ].join("\n");
 }

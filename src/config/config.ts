@@ -12,6 +12,7 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   "CALSYNC_ENCRYPTION_KEY",
   "GOOGLE_CLIENT_SECRET",
   "MICROSOFT_CLIENT_SECRET",
+  "CALSYNC_ADMIN_TOKEN",
 ]);
 
 function int(defaultValue: number, min: number, max: number) {
@@ -91,6 +92,9 @@ const EnvSchema = z.object({
   ),
   CALSYNC_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
   CALSYNC_PUBLIC_URL: HttpUrl.optional(),
+  // The admin API (/api/v1) and the console are off unless this is set; long enough that
+  // guessing is hopeless even without the rate of a 401 being limited.
+  CALSYNC_ADMIN_TOKEN: z.string().trim().min(24, "must be at least 24 characters").optional(),
   METRICS_ADDR: z.string().regex(
     /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
     "must be host:port, e.g. 127.0.0.1:9464",
@@ -151,11 +155,17 @@ const EnvSchema = z.object({
   DATABASE_URL_FILE: z.string().min(1).optional(),
   GOOGLE_CLIENT_SECRET_FILE: z.string().min(1).optional(),
   MICROSOFT_CLIENT_SECRET_FILE: z.string().min(1).optional(),
+  CALSYNC_ADMIN_TOKEN_FILE: z.string().min(1).optional(),
 });
 
 // Secrets that may come from a file instead (systemd LoadCredential, a mounted secret), so they
 // never sit in the environment, where /proc/PID/environ and crash reports can show them.
-const FILE_SECRETS = ["DATABASE_URL", "GOOGLE_CLIENT_SECRET", "MICROSOFT_CLIENT_SECRET"] as const;
+const FILE_SECRETS = [
+  "DATABASE_URL",
+  "GOOGLE_CLIENT_SECRET",
+  "MICROSOFT_CLIENT_SECRET",
+  "CALSYNC_ADMIN_TOKEN",
+] as const;
 
 /** The parsed environment: every setting calsync reads. */
 export type Env = z.output<typeof EnvSchema>;

@@ -210,10 +210,30 @@ export type ProblemType =
   | "request_timeout"
   | "headers_too_large"
   | "overloaded"
+  | "unauthorized"
+  | "conflict"
+  | "gone"
+  | "validation_failed"
+  | "invalid_cursor"
   | "internal_error";
 
 /** The statuses calsync answers errors with. */
-export type HttpErrorStatus = 400 | 403 | 404 | 405 | 408 | 413 | 415 | 431 | 500 | 503;
+export type HttpErrorStatus =
+  | 400
+  | 401
+  | 403
+  | 404
+  | 405
+  | 408
+  | 409
+  | 410
+  | 413
+  | 415
+  | 422
+  | 429
+  | 431
+  | 500
+  | 503;
 
 /**
  * An error answer, thrown by a handler and turned into an `application/problem+json` body (RFC 9457
@@ -224,12 +244,15 @@ export class HttpError extends CalsyncError<"HTTP_ERROR"> {
   readonly status: HttpErrorStatus;
   readonly type: ProblemType;
   readonly headers: Readonly<Record<string, string>>;
+  /** Further problem members (RFC 9457 extensions), such as a validation error's `issues`. */
+  readonly extra: Readonly<Record<string, unknown>>;
   constructor(
     status: HttpErrorStatus,
     options: {
       type: ProblemType;
       message: string;
       headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
       cause?: unknown;
     },
   ) {
@@ -242,5 +265,6 @@ export class HttpError extends CalsyncError<"HTTP_ERROR"> {
     this.status = status;
     this.type = options.type;
     this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
   }
 }

@@ -9,6 +9,10 @@ import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { migrate, MigrationError, readMigrations } from "../storage/migrate.ts";
 import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../webhooks/routes.ts";
+import { mountAdminApi } from "../api/admin_api.ts";
+import { CALSYNC_VERSION } from "../core/version.ts";
+import { adminApiModules } from "./api_modules.ts";
+import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
@@ -69,13 +73,23 @@ async function startListeners(
     maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
     bodyLimitFor,
     serveMetrics: config.METRICS_ADDR === undefined,
-    routes: (app) =>
+    routes: (app) => {
+      const sql = () => state.database?.sql ?? null;
+      const secrets = secretBoxFromConfig(config);
       mountWebhooks(app, {
-        sql: () => state.database?.sql ?? null,
+        sql,
         metrics,
+        openSecret: (stored) => secrets.open(stored),
         deadlineMs: config.WEBHOOK_RESPONSE_DEADLINE_MS,
         queue: { maxConcurrent: config.DB_POOL_MAX, maxQueued: config.DB_QUEUE_MAX },
-      }),
+      });
+      mountAdminApi(app, {
+        token: config.CALSYNC_ADMIN_TOKEN ?? null,
+        modules: adminApiModules({ config, metrics, sql }),
+        metrics,
+        version: CALSYNC_VERSION,
+      });
+    },
   });
   const limits = {
     headerTimeoutMs: config.HTTP_HEADER_TIMEOUT_MS,

@@ -116,6 +116,7 @@ export function createChannelDeps(
     sql,
     metrics,
     tokens: options.tokens ?? createSyncDeps(config, sql, metrics, { fetch: options.fetch }).tokens,
+    secrets: secretBoxFromConfig(config),
     publicUrl: config.CALSYNC_PUBLIC_URL ?? null,
     googleBaseUrl: config.GOOGLE_API_BASE_URL,
     graphBaseUrl: config.MICROSOFT_GRAPH_BASE_URL,

@@ -40,7 +40,7 @@ async function metricsResponse(c: Context, metrics: Metrics): Promise<Response> 
  */
 function answerError(error: Error, c: Context): Response {
   if (error instanceof HttpError) {
-    return problemResponse(error.status, error.type, error.message, error.headers);
+    return problemResponse(error.status, error.type, error.message, error.headers, error.extra);
   }
   if (error instanceof HTTPException) {
     const status = error.status >= 400 && error.status < 500 ? error.status : 400;

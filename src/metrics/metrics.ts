@@ -137,6 +137,12 @@ export function createMetrics() {
       labelNames: ["route", "status"] as const,
       registers,
     }),
+    adminApiRejections: new Counter({
+      name: "calsync_admin_api_rejections_total",
+      help: "Admin API and console requests refused for a missing or wrong admin token, by reason.",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     httpConnectionsClosed: new Counter({
       name: "calsync_http_connections_closed_total",
       help:

@@ -7,7 +7,7 @@ import { recordGoogleNotification, type RecordOutcome } from "../storage/webhook
 import { logger } from "../log/setup.ts";
 import { googleDedupeKey } from "./notification_keys.ts";
 import { type GoogleNotification, parseGoogleNotification } from "./google_notification.ts";
-import { secretsEqual } from "./secret_compare.ts";
+import { secretsEqual } from "../crypto/secret_compare.ts";
 import {
   count,
   errorFields,

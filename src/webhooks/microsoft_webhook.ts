@@ -7,7 +7,7 @@ import { type GraphRecord, recordGraphNotifications } from "../storage/webhook_d
 import { logger } from "../log/setup.ts";
 import { graphChangeDedupeKey, graphLifecycleDedupeKey } from "./notification_keys.ts";
 import { type GraphItem, parseGraphNotifications } from "./graph_notification.ts";
-import { secretsEqual } from "./secret_compare.ts";
+import { secretsEqual } from "../crypto/secret_compare.ts";
 import {
   count,
   errorFields,

@@ -7,6 +7,10 @@ const RESULT_LINES = [
   "**Webhook Outage:** `PASS`",
   "**Recovery Tests:** `PASS`",
   "**Status:** `PASS`",
+  "**Dropped Notification Caught By Poll:** `PASS`",
+  "**Deleted Calendar Stops Syncing:** `PASS`",
+  "**Empty Listing Held By Guard:** `PASS`",
+  "**Reconciliation Repairs Drift:** `PASS`",
 ];
 
 Deno.test("deno task drill passes end to end against the machine's PostgreSQL", async () => {
@@ -45,6 +49,10 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
         "database/mid-write",
         "database/pool",
         "webhook/outage",
+        "freshness/poll",
+        "freshness/unavailable",
+        "freshness/guard",
+        "freshness/reconcile",
       ]
     ) {
       for (const provider of ["google", "microsoft"]) {

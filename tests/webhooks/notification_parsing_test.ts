@@ -5,7 +5,7 @@ import {
 } from "../../src/webhooks/notification_keys.ts";
 import { parseGoogleNotification } from "../../src/webhooks/google_notification.ts";
 import { parseGraphNotifications } from "../../src/webhooks/graph_notification.ts";
-import { secretsEqual } from "../../src/webhooks/secret_compare.ts";
+import { secretsEqual } from "../../src/crypto/secret_compare.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 
 const identity = {

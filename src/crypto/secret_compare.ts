@@ -1,4 +1,4 @@
-/** @module Constant-time comparison of webhook secrets. */
+/** @module Constant-time comparison of secrets (webhook tokens, the admin token). */
 
 const encoder = new TextEncoder();
 
