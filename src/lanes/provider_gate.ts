@@ -203,10 +203,11 @@ export function createProviderGate(deps: GateDeps): ProviderGate {
     }
     const next = transition(snapshot, "probe_started", now, deps.breaker) ??
       { ...snapshot, state: "half_open" as const, changedAt: now };
-    if (snapshot.state === "open") logTransition(kind, "open", next, { owner: deps.owner });
-    else {log.warn("Probe of provider {provider} taken over (its replica stopped)", {
-        provider: kind,
-      });}
+    if (snapshot.state === "open") {
+      logTransition(kind, "open", next, { owner: deps.owner });
+    } else {
+      log.warn("Probe of provider {provider} taken over (its replica stopped)", { provider: kind });
+    }
     setState(kind, next, deps.owner);
     mine.probe = null;
     return { limit: 1, probe: true, retryInMs: null };
