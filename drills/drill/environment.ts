@@ -46,6 +46,10 @@ export const DAEMON_SETTINGS = {
   CALSYNC_SHUTDOWN_TIMEOUT_MS: "3000",
   WEBHOOK_RESPONSE_DEADLINE_MS: "1500",
   SYNC_PROVIDER_ALLOWLIST: "google,microsoft",
+  // The outage scenario's breaker: probes 1 s, 2 s, then every 4 s; recovery drains in ~1 s.
+  SYNC_BREAKER_PROBE_INTERVAL: "1000ms",
+  SYNC_BREAKER_PROBE_MAX: "4000ms",
+  SYNC_BREAKER_DRAIN_STEP: "200ms",
   LOG_LEVEL: "info",
 } as const;
 

@@ -6,6 +6,7 @@ import { createRecorder, emptyResult, mergeResults, type ScenarioResult } from "
 import { buildReport, type DrillReport } from "./report.ts";
 import { runApiScenario } from "./scenario_api.ts";
 import { runDatabaseScenario } from "./scenario_database.ts";
+import { runProviderOutageScenario } from "./scenario_provider_outage.ts";
 import { runWebhookScenario } from "./scenario_webhook.ts";
 import {
   FRESHNESS_SETTINGS,
@@ -185,6 +186,15 @@ async function runOutageScenarios(
           "database",
           options.providers,
           () => runDatabaseScenario(env, options.providers),
+        ),
+      );
+    } else if (scenario === "outage") {
+      // Each provider has its own fake and breaker: their outages are independent.
+      results.push(
+        ...await Promise.all(
+          options.providers.map((kind) =>
+            guarded("outage", [kind], () => runProviderOutageScenario(env, kind))
+          ),
         ),
       );
     } else {

@@ -15,6 +15,7 @@ import { createGoogleAdapter } from "../providers/google.ts";
 import type { FetchFn } from "../providers/provider_fetch.ts";
 import { createMicrosoftAdapter } from "../providers/microsoft.ts";
 import type { SyncDeps } from "../sync/run_sync.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** The box that seals refresh tokens with CALSYNC_ENCRYPTION_KEY (plaintext when unset). */
 export function secretBoxFromConfig(config: Config): SecretBox {
@@ -35,9 +36,16 @@ export function createSyncDeps(
   config: Config,
   sql: Sql,
   metrics: Metrics,
-  options: { fetch?: FetchFn; now?: () => number } = {},
+  options: {
+    fetch?: FetchFn;
+    now?: () => number;
+    /** Wraps each adapter's fetch (the quota meter); token requests are not metered. */
+    meter?: (kind: ProviderKind, fetch: FetchFn) => FetchFn;
+  } = {},
 ): SyncDeps {
   const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
+  const adapterFetch = (kind: ProviderKind) =>
+    options.meter ? options.meter(kind, options.fetch ?? fetch) : options.fetch;
   return {
     sql,
     metrics,
@@ -45,12 +53,12 @@ export function createSyncDeps(
       google: createGoogleAdapter({
         baseUrl: config.GOOGLE_API_BASE_URL,
         timeoutMs,
-        fetch: options.fetch,
+        fetch: adapterFetch("google"),
       }),
       microsoft: createMicrosoftAdapter({
         baseUrl: config.MICROSOFT_GRAPH_BASE_URL,
         timeoutMs,
-        fetch: options.fetch,
+        fetch: adapterFetch("microsoft"),
       }),
     },
     tokens: createAccessTokens<ClaimedConnection>({
