@@ -201,17 +201,16 @@ async function runGuard(env: DrillEnvironment, kind: ProviderKind, result: Scena
   const heldBefore = await counterValue(env, "calendar_sync_deletions_held_total", {
     provider: kind,
   });
-  provider.setFault(emptyListing(kind, provider), {
-    target: "api",
-    calendar: c.calendar,
-    times: 1,
-  });
+  // Every listing is empty until the hold: a poll that starts before the requested full sync
+  // gets an empty page too (harmless for an incremental one), so none can use the fault up.
+  provider.setFault(emptyListing(kind, provider), { target: "api", calendar: c.calendar });
   await requestSync(env.db.adminSql, c.connectionId, { full: true });
   await waitFor(async () => (await status(env, c)) === "deletions_held", {
     timeoutMs: 15_000,
     intervalMs: 50,
   });
   await waitIdle(env, c);
+  provider.setFault(null, { target: "api", calendar: c.calendar });
   const [held] = await env.db.adminSql<{ n: number }[]>`
     select count(*)::int as n from held_event_deletions where connection_id = ${c.connectionId}`;
   const statusHeld = await status(env, c);
