@@ -21,6 +21,7 @@ import {
 } from "./connection_commands.ts";
 import { addProvider, allowlistProvider, listProvidersCommand } from "./provider_commands.ts";
 import { eventsCommand } from "./event_commands.ts";
+import { changesCommand } from "./change_commands.ts";
 import { statusCommand, syncCommand } from "./sync_commands.ts";
 
 export type { CommandIo, CommandOptions } from "./command_context.ts";
@@ -45,6 +46,7 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "sync": { handler: syncCommand, required: ["connection"] },
   "status": { handler: statusCommand },
   "events": { handler: eventsCommand, required: ["connection", "from", "to"] },
+  "changes": { handler: changesCommand },
 };
 
 /** Opens the database for a one-shot command, failing with one clear line if it is unreachable. */
@@ -89,7 +91,7 @@ export async function runCommand(
   const secrets = secretBoxFromConfig(config);
   await withDatabase(
     config,
-    ({ sql }) => entry.handler({ config, sql, options, secrets, emit }),
+    ({ sql }) => entry.handler({ config, sql, options, secrets, emit, out: io.out }),
   );
 }
 
