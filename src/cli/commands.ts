@@ -22,6 +22,14 @@ import {
 import { addProvider, allowlistProvider, listProvidersCommand } from "./provider_commands.ts";
 import { eventsCommand } from "./event_commands.ts";
 import { changesCommand } from "./change_commands.ts";
+import {
+  addSubscriberCommand,
+  listSubscribersCommand,
+  removeSubscriberCommand,
+  replaySubscriberCommand,
+  rotateSecretCommand,
+  statusCommand as subscriberStatus,
+} from "./subscriber_commands.ts";
 import { statusCommand, syncCommand } from "./sync_commands.ts";
 
 export type { CommandIo, CommandOptions } from "./command_context.ts";
@@ -47,6 +55,13 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "status": { handler: statusCommand },
   "events": { handler: eventsCommand, required: ["connection", "from", "to"] },
   "changes": { handler: changesCommand },
+  "subscribers add": { handler: addSubscriberCommand, required: ["url"] },
+  "subscribers list": { handler: listSubscribersCommand },
+  "subscribers remove": { handler: removeSubscriberCommand, required: ["subscriber"] },
+  "subscribers pause": { handler: subscriberStatus("paused"), required: ["subscriber"] },
+  "subscribers resume": { handler: subscriberStatus("active"), required: ["subscriber"] },
+  "subscribers replay": { handler: replaySubscriberCommand, required: ["subscriber"] },
+  "subscribers rotate-secret": { handler: rotateSecretCommand, required: ["subscriber"] },
 };
 
 /** Opens the database for a one-shot command, failing with one clear line if it is unreachable. */

@@ -31,6 +31,7 @@ Usage:
   calsync subscribers list
   calsync subscribers remove|pause|resume --subscriber ID
   calsync subscribers replay --subscriber ID --from SEQ|--since ISO
+  calsync subscribers rotate-secret --subscriber ID [--secret S]
   calsync drill [--scenario NAME] [--provider KIND] [--out DIR] [--keep]
 
 Options:

@@ -1,6 +1,7 @@
 /** @module The resources of the admin API, built from the config and the live database. */
 import type { ApiModule } from "../api/api_module.ts";
 import { changesModule } from "../api/changes_routes.ts";
+import { subscribersModule } from "../api/subscribers_routes.ts";
 import type { Config } from "../config/config.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Sql } from "../storage/client.ts";
@@ -16,5 +17,6 @@ export type ApiModuleDeps = {
 export function adminApiModules(deps: ApiModuleDeps): ApiModule[] {
   return [
     changesModule(deps),
+    subscribersModule(deps),
   ];
 }

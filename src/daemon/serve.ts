@@ -13,6 +13,8 @@ import { mountAdminApi } from "../api/admin_api.ts";
 import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
 import { startEngine } from "./engine.ts";
+import type { DeliveryLoop } from "../feed/delivery_loop.ts";
+import { startFeedDelivery } from "./feed_wiring.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
 import { checkReadiness, type ReadinessState } from "./readiness.ts";
@@ -38,18 +40,22 @@ export async function serve(
   const listeners = await startListeners(config, state, metrics);
 
   let scheduler: Scheduler | null = null;
+  let delivery: DeliveryLoop | null = null;
   let exitCode = 0;
   try {
     state.database = await openDatabase(config);
     state.migrated = await migrateWhenReachable(config, state, metrics, shutdown.signal);
     if (!shutdown.signal.aborted) {
       scheduler = startEngine(config, state.database.sql, metrics);
+      // Change feed delivery (#14): its own loop, so a slow subscriber never delays syncs.
+      delivery = startFeedDelivery(config, state.database.sql, metrics);
       await abortion(shutdown.signal);
     }
   } catch (error) {
     exitCode = 1;
     log.fatal("Cannot start: {error_message}", { error, error_message: (error as Error).message });
   }
+  await delivery?.stop(config.CALSYNC_SHUTDOWN_TIMEOUT_MS);
   await stopAll(config, listeners, scheduler, state.database);
   removeSignals();
   removeGuards();
