@@ -3,7 +3,7 @@ import { startFakeGoogle } from "../../testkit/fake_google.ts";
 import { startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { openSql, type Sql } from "../../src/storage/client.ts";
 import { requestSync } from "../../src/storage/connections.ts";
-import { feedBounds } from "../../src/storage/change_feed.ts";
+import { feedBounds, readChanges } from "../../src/storage/change_feed.ts";
 import { replayChanges } from "../../src/feed/replay.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { createHarness, providerFixture } from "../support/sync_harness.ts";
@@ -112,3 +112,31 @@ async function openTransactions(sql: Sql, applicationName: string): Promise<numb
     where application_name = ${applicationName} and xact_start is not null`;
   return row.n;
 }
+
+Deno.test("a transaction that appended first but commits last gets the later number: a reader at the head never skips it", async () => {
+  await using db = await createMigratedDatabase("feed_order");
+  const [provider] = await db.sql<{ id: string }[]>`
+    insert into calendar_providers (kind, name) values ('google', 'g') returning id`;
+  const [connection] = await db.sql<{ id: string }[]>`
+    insert into external_calendar_connections (provider_id, external_calendar_id, refresh_token)
+    values (${provider.id}, 'c', 'rt') returning id`;
+  const insert = (sql: Sql, id: string) =>
+    sql`insert into external_calendar_events (connection_id, external_event_id, status, raw)
+      values (${connection.id}, ${id}, 'confirmed', '{}'::jsonb)`;
+  const appended = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  // The slow transaction appends its change first and commits after the fast one.
+  const slow = db.sql.begin(async (tx) => {
+    await insert(tx as unknown as Sql, "slow");
+    appended.resolve();
+    await release.promise;
+  });
+  await appended.promise;
+  await insert(db.sql, "fast");
+  const first = await readChanges(db.sql, 0, 10);
+  assertEquals(first.map((c) => [c.seq, c.external_event_id]), [[1, "fast"]]);
+  release.resolve();
+  await slow;
+  const next = await readChanges(db.sql, first[0].seq, 10);
+  assertEquals(next.map((c) => [c.seq, c.external_event_id]), [[2, "slow"]]);
+});
