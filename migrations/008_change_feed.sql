@@ -10,42 +10,42 @@
 --   rewrites sync_generation/synced_at and appends nothing.
 -- * Connections: a row trigger, only when status changes or the first success is recorded.
 --
+-- Change rows are thin (ids, type, seq): readers join the occurrence as the mirror holds it when
+-- they read (see src/storage/change_feed.ts). Copying every row's fields into the feed in the
+-- writing transaction cost a full sync about a third of its throughput (deno task bench).
+--
 -- Ordering (why seq is gap-free for readers). A sequence value taken during a transaction is
 -- not commit order: T1 takes 5, T2 takes 6 and commits first, a reader sees 6 and would skip 5
 -- when T1 commits later. We rejected reading below the oldest in-flight xid
 -- (pg_snapshot_xmin(pg_current_snapshot())): it orders by xid, not by a number a consumer can
--- resume from, and any long transaction on the server stalls every reader. Instead rows are
--- inserted with seq null and numbered AT COMMIT by a deferred constraint trigger: it takes the
--- row lock on the one-row change_feed_state (the single ordering step), numbers the
--- transaction's rows last_seq+1.., and holds that lock until the commit is visible. PostgreSQL
--- makes a commit visible (ProcArrayEndTransaction) before it releases the transaction's locks,
--- so the next numbering transaction starts only after every smaller number is visible, and a
--- rolled-back transaction gives its numbers back with its update of last_seq: readers that ask
--- for seq > N never miss a row that commits later, and there are no holes. The cost: commits
--- that append changes serialise on that row for the length of their commit (the WAL flush),
--- and each change row is written twice (insert, then its number).
+-- resume from, and any long transaction on the server stalls every reader. Instead the triggers
+-- stage the transaction's changes in a session-local temporary table, and a deferred constraint
+-- trigger numbers them AT COMMIT (the single ordering step): it takes the row lock on the
+-- one-row change_feed_state, inserts the staged changes as last_seq+1.., and holds that lock
+-- until the commit is visible. PostgreSQL makes a commit visible (ProcArrayEndTransaction)
+-- before it releases the transaction's locks, so the next numbering transaction starts only
+-- after every smaller number is visible, and a rolled-back transaction never wrote its rows nor
+-- moved last_seq: readers that ask for seq > N never miss a row that commits later, and there
+-- are no holes. The cost: commits that append changes serialise on that row for the length of
+-- their commit (the WAL flush). The staging table is temporary (no WAL, emptied at commit), so
+-- each change is written to the feed once.
 set local lock_timeout = '5s';
 
 create table change_feed (
-  -- Insertion order within a transaction; seq is the feed's order.
-  id bigint generated always as identity primary key,
-  seq bigint,
-  txid xid8 not null default pg_current_xact_id(),
-  committed_at timestamptz,
+  seq bigint primary key,
+  committed_at timestamptz not null,
   connection_id uuid,
   -- Filled once connections belong to accounts (no FK: changes outlive what they describe).
   account_id uuid,
   -- event.created, event.updated, event.deleted, connection.<state>.
   type text not null,
   external_event_id text,
-  -- The occurrence as the mirror now holds it (without raw), or the connection's new state.
+  -- A connection change's new state; null for occurrences (readers join the mirror's row).
   data jsonb
 );
 
-create unique index change_feed_seq_idx on change_feed (seq) where seq is not null;
-create index change_feed_unnumbered_idx on change_feed (txid) where seq is null;
-create index change_feed_connection_idx on change_feed (connection_id, seq)
-  where seq is not null;
+create index change_feed_connection_idx on change_feed (connection_id, seq);
+create index change_feed_account_idx on change_feed (account_id, seq) where account_id is not null;
 
 -- The ordering step's one row: the last number handed out and what retention removed.
 create table change_feed_state (
@@ -55,53 +55,70 @@ create table change_feed_state (
 );
 insert into change_feed_state default values;
 
+-- Numbers and publishes the transaction's staged changes; runs once, at commit.
 create function change_feed_number() returns trigger language plpgsql as $$
 declare
   base bigint;
   n bigint;
 begin
-  -- The first queued firing numbers every row of the transaction; the rest have nothing to do.
-  if current_setting('calsync.change_feed_numbered', true) = '1' then
-    return null;
-  end if;
-  perform set_config('calsync.change_feed_numbered', '1', true);
-  select count(*) into n from change_feed where seq is null and txid = pg_current_xact_id();
+  select count(*) into n from pg_temp.change_feed_staged;
   if n = 0 then
     return null;
   end if;
   update change_feed_state set last_seq = last_seq + n returning last_seq - n into base;
-  update change_feed f set seq = base + o.rn, committed_at = clock_timestamp()
-  from (
-    select id, row_number() over (order by id) as rn from change_feed
-    where seq is null and txid = pg_current_xact_id()
-  ) o
-  where f.id = o.id;
+  insert into change_feed (seq, committed_at, connection_id, account_id, type, external_event_id,
+    data)
+  select base + row_number() over (order by id), clock_timestamp(), connection_id, account_id,
+    type, external_event_id, data
+  from pg_temp.change_feed_staged;
   perform pg_notify('calsync_changes', (base + n)::text);
   return null;
 end $$;
 
-create constraint trigger change_feed_number_at_commit
-  after insert on change_feed deferrable initially deferred
-  for each row execute function change_feed_number();
+-- Makes this session's staging table (once per session) and queues the commit-time numbering
+-- (once per transaction: one marker row fires one deferred trigger).
+create function change_feed_stage() returns void language plpgsql as $$
+begin
+  if to_regclass('pg_temp.change_feed_staged') is null then
+    create temp table change_feed_staged (
+      id bigint generated always as identity,
+      connection_id uuid,
+      account_id uuid,
+      type text not null,
+      external_event_id text,
+      data jsonb
+    ) on commit delete rows;
+    create temp table change_feed_marker (one boolean) on commit delete rows;
+    create constraint trigger change_feed_number_at_commit
+      after insert on pg_temp.change_feed_marker deferrable initially deferred
+      for each row execute function change_feed_number();
+  end if;
+  if current_setting('calsync.change_feed_marked', true) is distinct from
+      pg_current_xact_id()::text then
+    perform set_config('calsync.change_feed_marked', pg_current_xact_id()::text, true);
+    insert into pg_temp.change_feed_marker values (true);
+  end if;
+end $$;
 
 -- What a consumer sees of an occurrence row (raw stays in the mirror: read it there).
 create function change_feed_event_data(e external_calendar_events) returns jsonb
-language sql immutable as $$
+language sql stable as $$
   select to_jsonb(e) - 'raw' - 'sync_generation' - 'synced_at'
 $$;
 
 create function change_feed_events_inserted() returns trigger language plpgsql as $$
 begin
-  insert into change_feed (connection_id, account_id, type, external_event_id, data)
-  select n.connection_id, null, 'event.created', n.external_event_id, change_feed_event_data(n)
-  from new_rows n order by n.external_event_id;
+  perform change_feed_stage();
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
+  select n.connection_id, null, 'event.created', n.external_event_id from new_rows n;
   return null;
 end $$;
 
 create function change_feed_events_updated() returns trigger language plpgsql as $$
 begin
-  insert into change_feed (connection_id, account_id, type, external_event_id, data)
-  select n.connection_id, null, 'event.updated', n.external_event_id, change_feed_event_data(n)
+  perform change_feed_stage();
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
+  select n.connection_id, null, 'event.updated', n.external_event_id
   from new_rows n
   join old_rows o on o.connection_id = n.connection_id
     and o.external_event_id = n.external_event_id
@@ -115,16 +132,15 @@ begin
       n.original_start_date, n.title, n.starts_at, n.ends_at, n.start_date, n.end_date,
       n.all_day, n.time_zone, n.location, n.organizer_email, n.response_status, n.busy_status,
       n.blocks_time, n.visibility, n.event_type, n.web_link, n.ical_uid, n.provider_updated_at,
-      n.raw)
-  order by n.external_event_id;
+      n.raw);
   return null;
 end $$;
 
 create function change_feed_events_deleted() returns trigger language plpgsql as $$
 begin
-  insert into change_feed (connection_id, account_id, type, external_event_id, data)
-  select o.connection_id, null, 'event.deleted', o.external_event_id, null
-  from old_rows o order by o.external_event_id;
+  perform change_feed_stage();
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
+  select o.connection_id, null, 'event.deleted', o.external_event_id from old_rows o;
   return null;
 end $$;
 
@@ -140,7 +156,8 @@ create trigger change_feed_events_delete after delete on external_calendar_event
 
 create function change_feed_connection_changed() returns trigger language plpgsql as $$
 begin
-  insert into change_feed (connection_id, account_id, type, data)
+  perform change_feed_stage();
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, data)
   values (
     new.id,
     null,

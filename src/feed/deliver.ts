@@ -46,19 +46,18 @@ export async function deliverSubscriber(
   subscriber: ClaimedSubscriber,
   signal: AbortSignal,
 ): Promise<DeliveryOutcome> {
-  let acked = subscriber.acked_seq;
+  const queue = createQueue(deps, subscriber);
   let inflight: WebhookMessage | null = subscriber.inflight_seq === null ? null : {
     seq: subscriber.inflight_seq,
     id: subscriber.inflight_id!,
     body: subscriber.inflight_body!,
   };
-  for (let sent = 0; sent < (deps.maxMessages ?? 200); sent++) {
-    if (signal.aborted) break;
+  for (let sent = 0; sent < (deps.maxMessages ?? 500) && !signal.aborted; sent++) {
     if (inflight === null) {
-      const next = await nextMessage(deps, subscriber, acked);
-      if (next === "pruned") return await pausePruned(deps, subscriber, acked);
+      const next = await queue.next();
+      if (next === "pruned") return await pausePruned(deps, subscriber, queue.acked);
       if (typeof next === "number") {
-        if (next > acked && !await ackThrough(deps.sql, subscriber, next, lease(deps, false))) {
+        if (next > queue.acked && !await ackThrough(deps.sql, subscriber, next, lease(deps))) {
           return "lost";
         }
         await releaseSubscriber(deps.sql, subscriber);
@@ -76,33 +75,49 @@ export async function deliverSubscriber(
     if (result.result !== "success") {
       return await recordFailure(deps, subscriber, inflight, result);
     }
-    if (!await ackThrough(deps.sql, subscriber, inflight.seq, lease(deps, true))) return "lost";
-    acked = inflight.seq;
-    inflight = null;
+    // The next message (when already read) is fixed in the same statement as the ack.
+    const following = queue.peek();
+    const acked = await ackThrough(deps.sql, subscriber, inflight.seq, {
+      ...lease(deps),
+      delivered: true,
+      next: following,
+    });
+    if (!acked) return "lost";
+    queue.acked = inflight.seq;
+    inflight = following ? queue.take() : null;
   }
   await releaseSubscriber(deps.sql, subscriber);
   return "more";
 }
 
-function lease(deps: DeliveryDeps, delivered: boolean) {
-  return { delivered, leaseMs: deps.leaseMs };
+function lease(deps: DeliveryDeps) {
+  return { delivered: false, leaseMs: deps.leaseMs };
 }
 
-/** The next matching change as a message, or the head to acknowledge when none matches. */
-async function nextMessage(
-  deps: DeliveryDeps,
-  subscriber: ClaimedSubscriber,
-  acked: number,
-): Promise<WebhookMessage | number | "pruned"> {
-  // The head first: every change up to it is visible, so a reader that finds no match may
-  // acknowledge through it.
-  const bounds = await feedBounds(deps.sql);
-  if (acked < bounds.prunedThrough) return "pruned";
-  const [change] = await readChanges(deps.sql, acked, 1, {
-    connectionId: subscriber.connection_id,
-    accountId: subscriber.account_id,
-  });
-  return change ? webhookMessage(subscriber, change) : bounds.head;
+/** The subscriber's upcoming messages, read a page at a time. */
+function createQueue(deps: DeliveryDeps, subscriber: ClaimedSubscriber) {
+  let buffered: WebhookMessage[] = [];
+  const queue = {
+    acked: subscriber.acked_seq,
+    peek: (): WebhookMessage | null => buffered[0] ?? null,
+    take: (): WebhookMessage => buffered.shift()!,
+    /** The next message, or the head to acknowledge when nothing after `acked` matches. */
+    async next(): Promise<WebhookMessage | number | "pruned"> {
+      if (buffered.length > 0) return buffered.shift()!;
+      // The head first: every change up to it is visible, so finding no match after the
+      // offset means the subscriber may acknowledge through it.
+      const bounds = await feedBounds(deps.sql);
+      if (queue.acked < bounds.prunedThrough) return "pruned";
+      const changes = await readChanges(deps.sql, queue.acked, 100, {
+        connectionId: subscriber.connection_id,
+        accountId: subscriber.account_id,
+      });
+      if (changes.length === 0) return bounds.head;
+      buffered = changes.map((change) => webhookMessage(subscriber, change));
+      return buffered.shift()!;
+    },
+  };
+  return queue;
 }
 
 /** Secrets to sign with: the current one, and the previous one until its overlap ends. */

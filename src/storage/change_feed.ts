@@ -1,5 +1,5 @@
 /**
- * @module SQL for `change_feed` (the outbox the triggers of migration 008 fill and number at
+ * @module SQL for `change_feed` (the outbox the triggers of migration 008 stage and number at
  * commit) and `change_feed_state`: reads by sequence, the head, retention.
  */
 import type { Sql, Tx } from "./client.ts";
@@ -33,7 +33,9 @@ export async function feedBounds(sql: Sql | Tx): Promise<FeedBounds> {
 
 /**
  * Up to `limit` committed changes with seq > `after`, in order, optionally filtered. Rows get a
- * seq only in the commit that makes them visible, in seq order, so this never skips a row.
+ * seq only in the commit that makes them visible, in seq order, so this never skips a row. An
+ * occurrence change carries the row as the mirror holds it now (null once deleted): the feed
+ * stores ids only, and a consumer applying changes in order ends with the mirror.
  */
 export async function readChanges(
   sql: Sql | Tx,
@@ -44,13 +46,16 @@ export async function readChanges(
   const connectionId = filter.connectionId ?? null;
   const accountId = filter.accountId ?? null;
   return await sql<ChangeRow[]>`
-    select seq::float8 as seq, committed_at, connection_id, account_id, type, external_event_id,
-      data
-    from change_feed
-    where seq > ${after} and seq is not null
-      and (${connectionId}::uuid is null or connection_id = ${connectionId}::uuid)
-      and (${accountId}::uuid is null or account_id = ${accountId}::uuid)
-    order by seq
+    select f.seq::float8 as seq, f.committed_at, f.connection_id, f.account_id, f.type,
+      f.external_event_id,
+      case when f.external_event_id is null then f.data else change_feed_event_data(e) end as data
+    from change_feed f
+    left join external_calendar_events e on f.external_event_id is not null
+      and e.connection_id = f.connection_id and e.external_event_id = f.external_event_id
+    where f.seq > ${after}
+      and (${connectionId}::uuid is null or f.connection_id = ${connectionId}::uuid)
+      and (${accountId}::uuid is null or f.account_id = ${accountId}::uuid)
+    order by f.seq
     limit ${limit}`;
 }
 
@@ -64,8 +69,7 @@ export async function changeCommittedAt(sql: Sql | Tx, seq: number): Promise<Dat
 /** The first seq committed at or after `since` (the head + 1 when none is). */
 export async function firstSeqSince(sql: Sql | Tx, since: Date): Promise<number> {
   const [row] = await sql<{ seq: number | null }[]>`
-    select min(seq)::float8 as seq from change_feed
-    where seq is not null and committed_at >= ${since}`;
+    select min(seq)::float8 as seq from change_feed where committed_at >= ${since}`;
   if (row.seq !== null) return row.seq;
   return (await feedBounds(sql)).head + 1;
 }
@@ -81,13 +85,12 @@ export async function pruneChanges(
 ): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     with victims as (
-      select id, seq from change_feed
-      where seq is not null and seq <= ${options.keepAfter}
-        and committed_at < ${options.olderThan}
+      select seq from change_feed
+      where seq <= ${options.keepAfter} and committed_at < ${options.olderThan}
       order by seq
       limit ${options.batchSize}
     ), gone as (
-      delete from change_feed f using victims v where f.id = v.id returning v.seq
+      delete from change_feed f using victims v where f.seq = v.seq returning f.seq
     ), moved as (
       update change_feed_state set pruned_through = greatest(pruned_through,
         (select max(seq) from gone))

@@ -2,7 +2,13 @@
  * @module SQL for `change_subscribers`: where changes are delivered, each subscriber's durable
  * offset, its in-flight message, failures and the delivery lease.
  */
+import { CHANGES_CHANNEL } from "./change_feed.ts";
 import type { Sql, Tx } from "./client.ts";
+
+// Wakes delivery loops (they LISTEN on the changes channel) when a subscriber has work at once.
+async function wakeDelivery(sql: Sql | Tx): Promise<void> {
+  await sql`select pg_notify(${CHANGES_CHANNEL}, 'subscribers')`;
+}
 
 /** A subscriber as operators see it (secrets are never read back by listings). */
 export type SubscriberRow = {
@@ -56,6 +62,7 @@ export async function insertSubscriber(
     select ${input.url}, ${input.connectionId}, ${input.accountId}, ${input.secret},
       coalesce(${input.fromSeq}::bigint, (select last_seq from change_feed_state))
     returning ${sql.unsafe(COLUMNS)}`;
+  await wakeDelivery(sql);
   return row;
 }
 
@@ -93,6 +100,7 @@ export async function setSubscriberStatus(
       next_attempt_at = now(), lease_owner = null, lease_expires_at = null, updated_at = now()
     where id = ${id}
     returning ${sql.unsafe(COLUMNS)}`;
+  if (row && status === "active") await wakeDelivery(sql);
   return row ?? null;
 }
 
@@ -112,6 +120,7 @@ export async function replaySubscriber(
       lease_expires_at = null, updated_at = now()
     where id = ${id}
     returning ${sql.unsafe(COLUMNS)}`;
+  if (row) await wakeDelivery(sql);
   return row ?? null;
 }
 
@@ -166,19 +175,25 @@ export async function storeInflight(
 }
 
 /**
- * Acknowledges through `seq` (the delivered message, or changes the filter skipped) and extends
- * the lease; false when the lease was lost (another replica delivers now).
+ * Acknowledges through `seq` (the delivered message, or changes the filter skipped), fixes the
+ * next message if given (one round trip per delivery) and extends the lease; false when the
+ * lease was lost (another replica delivers now).
  */
 export async function ackThrough(
   sql: Sql,
   subscriber: { id: string; leaseOwner: string },
   seq: number,
-  options: { delivered: boolean; leaseMs: number },
+  options: {
+    delivered: boolean;
+    leaseMs: number;
+    next?: { seq: number; id: string; body: string } | null;
+  },
 ): Promise<boolean> {
+  const next = options.next ?? null;
   const rows = await sql`
     update change_subscribers set acked_seq = greatest(acked_seq, ${seq}),
-      inflight_seq = null, inflight_id = null, inflight_body = null, attempts = 0,
-      failing_since = null,
+      inflight_seq = ${next?.seq ?? null}, inflight_id = ${next?.id ?? null},
+      inflight_body = ${next?.body ?? null}, attempts = 0, failing_since = null,
       delivered_total = delivered_total + case when ${options.delivered} then 1 else 0 end,
       lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
       updated_at = now()

@@ -25,10 +25,3 @@ export async function mirrorAsFeed(sql: Sql): Promise<ReplayedMirror> {
     rows.map((row) => [occurrenceKey(row.connection_id, row.external_event_id), row.data]),
   );
 }
-
-/** Change rows that never got a number (must stay zero: numbering happens at commit). */
-export async function unnumberedChanges(sql: Sql): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from change_feed where seq is null`;
-  return row.n;
-}
