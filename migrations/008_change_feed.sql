@@ -27,8 +27,11 @@
 -- after every smaller number is visible, and a rolled-back transaction never wrote its rows nor
 -- moved last_seq: readers that ask for seq > N never miss a row that commits later, and there
 -- are no holes. The cost: commits that append changes serialise on that row for the length of
--- their commit (the WAL flush). The staging table is temporary (no WAL, emptied at commit), so
--- each change is written to the feed once.
+-- their commit (the WAL flush). The staging table is temporary (no WAL, emptied at commit) and
+-- holds one row per statement (an array of ids), so each change is written once, by the
+-- numbering step. change_feed has only its primary key: filtered readers (one connection, one
+-- account) scan forward by seq from their offset, and a subscriber's offset moves to the head
+-- whenever nothing after it matches, so each change is scanned about once per subscriber.
 set local lock_timeout = '5s';
 
 create table change_feed (
@@ -44,8 +47,6 @@ create table change_feed (
   data jsonb
 );
 
-create index change_feed_connection_idx on change_feed (connection_id, seq);
-create index change_feed_account_idx on change_feed (account_id, seq) where account_id is not null;
 
 -- The ordering step's one row: the last number handed out and what retention removed.
 create table change_feed_state (
@@ -61,16 +62,18 @@ declare
   base bigint;
   n bigint;
 begin
-  select count(*) into n from pg_temp.change_feed_staged;
+  select coalesce(sum(coalesce(cardinality(external_event_ids), 1)), 0) into n
+  from pg_temp.change_feed_staged;
   if n = 0 then
     return null;
   end if;
   update change_feed_state set last_seq = last_seq + n returning last_seq - n into base;
   insert into change_feed (seq, committed_at, connection_id, account_id, type, external_event_id,
     data)
-  select base + row_number() over (order by id), clock_timestamp(), connection_id, account_id,
-    type, external_event_id, data
-  from pg_temp.change_feed_staged;
+  select base + row_number() over (order by s.id, u.ord), clock_timestamp(), s.connection_id,
+    s.account_id, s.type, u.event_id, s.data
+  from pg_temp.change_feed_staged s
+  left join lateral unnest(s.external_event_ids) with ordinality as u(event_id, ord) on true;
   perform pg_notify('calsync_changes', (base + n)::text);
   return null;
 end $$;
@@ -85,7 +88,9 @@ begin
       connection_id uuid,
       account_id uuid,
       type text not null,
-      external_event_id text,
+      -- One staged row per statement and connection: the ids it changed (never empty), or
+      -- null for a connection change.
+      external_event_ids text[],
       data jsonb
     ) on commit delete rows;
     create temp table change_feed_marker (one boolean) on commit delete rows;
@@ -109,16 +114,17 @@ $$;
 create function change_feed_events_inserted() returns trigger language plpgsql as $$
 begin
   perform change_feed_stage();
-  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
-  select n.connection_id, null, 'event.created', n.external_event_id from new_rows n;
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_ids)
+  select n.connection_id, null, 'event.created', array_agg(n.external_event_id)
+  from new_rows n group by n.connection_id;
   return null;
 end $$;
 
 create function change_feed_events_updated() returns trigger language plpgsql as $$
 begin
   perform change_feed_stage();
-  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
-  select n.connection_id, null, 'event.updated', n.external_event_id
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_ids)
+  select n.connection_id, null, 'event.updated', array_agg(n.external_event_id)
   from new_rows n
   join old_rows o on o.connection_id = n.connection_id
     and o.external_event_id = n.external_event_id
@@ -132,15 +138,17 @@ begin
       n.original_start_date, n.title, n.starts_at, n.ends_at, n.start_date, n.end_date,
       n.all_day, n.time_zone, n.location, n.organizer_email, n.response_status, n.busy_status,
       n.blocks_time, n.visibility, n.event_type, n.web_link, n.ical_uid, n.provider_updated_at,
-      n.raw);
+      n.raw)
+  group by n.connection_id;
   return null;
 end $$;
 
 create function change_feed_events_deleted() returns trigger language plpgsql as $$
 begin
   perform change_feed_stage();
-  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_id)
-  select o.connection_id, null, 'event.deleted', o.external_event_id from old_rows o;
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, external_event_ids)
+  select o.connection_id, null, 'event.deleted', array_agg(o.external_event_id)
+  from old_rows o group by o.connection_id;
   return null;
 end $$;
 
