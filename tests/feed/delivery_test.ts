@@ -9,7 +9,7 @@ import {
   rotateSubscriberSecret,
 } from "../../src/storage/subscribers.ts";
 import { addBareConnection, insertEvents } from "../support/feed_fixture.ts";
-import { type Receiver, startReceiver } from "../support/subscriber_receiver.ts";
+import { type Receiver, startReceiver } from "../../testkit/subscriber_receiver.ts";
 import { counterValue } from "../support/sync_harness.ts";
 
 function deliver(db: MigratedDatabase, metrics: Metrics, overrides = {}): DeliveryLoop {

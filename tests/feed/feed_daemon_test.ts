@@ -3,7 +3,7 @@ import { startFakeGoogle } from "../../testkit/fake_google.ts";
 import { runCli, startDaemon } from "../../testkit/daemon.ts";
 import { createTestDatabase } from "../../testkit/scratch_database.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { startReceiver } from "../support/subscriber_receiver.ts";
+import { startReceiver } from "../../testkit/subscriber_receiver.ts";
 
 Deno.test("calsync serve delivers a sync's changes to a subscriber added with the CLI, signed, in order", async () => {
   const google = startFakeGoogle({ refreshTokens: ["1//g"] });

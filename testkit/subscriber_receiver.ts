@@ -3,6 +3,9 @@ import { Webhook } from "standardwebhooks";
 
 /** One request as received, and whether each secret verified it. */
 export type Received = {
+  /** Date.now() when it arrived. */
+  at: number;
+  status: number;
   id: string;
   timestamp: string;
   signature: string;
@@ -20,6 +23,8 @@ export type Receiver = {
   received: Received[];
   /** Queues answers for the next requests. */
   answer(...answers: Answer[]): void;
+  /** What to answer once the queue is empty (default 200). */
+  fallback: Answer;
   /** The secrets every request is verified with (set after the subscriber is added). */
   secrets: string[];
   close(): Promise<void>;
@@ -33,6 +38,7 @@ export function startReceiver(): Receiver {
     url: "",
     received,
     secrets: [],
+    fallback: { status: 200 },
     answer: (...answers) => void queue.push(...answers),
     close: () => server.shutdown(),
   };
@@ -47,7 +53,10 @@ export function startReceiver(): Receiver {
         return false;
       }
     });
+    const next = queue.shift() ?? self.fallback;
     received.push({
+      at: Date.now(),
+      status: next.status,
       id: headers["webhook-id"],
       timestamp: headers["webhook-timestamp"],
       signature: headers["webhook-signature"],
@@ -55,7 +64,6 @@ export function startReceiver(): Receiver {
       seq: JSON.parse(body).data.seq,
       verified,
     });
-    const next = queue.shift() ?? { status: 200 };
     if (next.hold) await next.hold;
     return new Response(null, {
       status: next.status,
