@@ -8,7 +8,8 @@
 --   statement (a 2,500-event chunk costs one extra statement, not 2,500). An update counts only
 --   when a column a consumer sees differs (etag, fields, raw): a re-sync of an unchanged calendar
 --   rewrites sync_generation/synced_at and appends nothing.
--- * Connections: a row trigger, only when status changes or the first success is recorded.
+-- * Connections: a row trigger, only when status changes or the first success is recorded, and
+--   one when a connection is removed.
 --
 -- Change rows are thin (ids, type, seq): readers join the occurrence as the mirror holds it when
 -- they read (see src/storage/change_feed.ts). Copying every row's fields into the feed in the
@@ -182,6 +183,18 @@ create trigger change_feed_connection_state after update on external_calendar_co
   when (new.status is distinct from old.status
     or (old.last_success_at is null and new.last_success_at is not null))
   execute function change_feed_connection_changed();
+
+-- A removed connection (its rows' event.deleted follow: the cascade's triggers fire later).
+create function change_feed_connection_removed() returns trigger language plpgsql as $$
+begin
+  perform change_feed_stage();
+  insert into pg_temp.change_feed_staged (connection_id, account_id, type, data)
+  values (old.id, null, 'connection.removed', jsonb_build_object('previous_status', old.status));
+  return null;
+end $$;
+
+create trigger change_feed_connection_removed after delete on external_calendar_connections
+  for each row execute function change_feed_connection_removed();
 
 -- Subscribers: where changes are delivered, each with its own durable offset.
 create table change_subscribers (

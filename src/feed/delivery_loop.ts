@@ -4,7 +4,6 @@
  * subscriber holds only its own slot; woken by NOTIFY when changes commit.
  */
 import { logger } from "../log/setup.ts";
-import type { Sql } from "../storage/client.ts";
 import { claimDueSubscribers, subscriberLag } from "../storage/subscribers.ts";
 import { deliverSubscriber, type DeliveryDeps } from "./deliver.ts";
 import { listenForChanges } from "./listen_changes.ts";
@@ -30,7 +29,9 @@ export function startDelivery(deps: DeliveryLoopDeps): DeliveryLoop {
   const stopping = new AbortController();
   const wake = createWake(stopping.signal);
   const running = new Map<string, Promise<void>>();
-  const listening = listenForChanges(deps.sql as Sql, wake, stopping.signal);
+  const listening = listenForChanges(deps.sql, wake, stopping.signal, {
+    onError: () => deps.metrics.schedulerErrors.inc({ operation: "feed_listen" }),
+  });
   const looping = loop(deps, wake, running, stopping.signal);
   return {
     async stop(timeoutMs) {
@@ -67,6 +68,7 @@ async function loop(
             if (outcome === "more") wake.wake();
           })
           .catch((error) => {
+            deps.metrics.schedulerErrors.inc({ operation: "feed_delivery" });
             log.error("Delivery to subscriber {subscriber_id} failed on the database", {
               error,
               kind: "database",
@@ -84,6 +86,7 @@ async function loop(
         await refreshLag(deps);
       }
     } catch (error) {
+      deps.metrics.schedulerErrors.inc({ operation: "feed_claim" });
       log.error("Cannot claim subscribers for delivery", { error, kind: "database" });
     }
     await wake.wait(deps.pollMs ?? 1_000);

@@ -15,8 +15,9 @@ export async function listenForChanges(
   sql: Sql,
   wake: Wake,
   signal: AbortSignal,
-  retryMs = 1_000,
+  options: { retryMs?: number; onError?: (error: unknown) => void } = {},
 ): Promise<void> {
+  const retryMs = options.retryMs ?? 1_000;
   while (!signal.aborted) {
     try {
       const subscription = await sql.listen(CHANGES_CHANNEL, () => wake.wake(), () => wake.wake());
@@ -27,6 +28,7 @@ export async function listenForChanges(
       await subscription.unlisten().catch(() => {});
       return;
     } catch (error) {
+      options.onError?.(error);
       log.warn("Cannot LISTEN for changes; polling meanwhile", { error, kind: "database" });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, retryMs);

@@ -39,12 +39,22 @@ Deno.test("GET /api/v1/changes pages through the feed in order, and answers 410 
     assertEquals(first.status, 200);
     assertEquals(first.body.changes.map((c: { seq: number }) => c.seq), [1, 2]);
     assertEquals([first.body.next_after, first.body.head], [2, 5]);
+    assertEquals(first.body.changes[0].data.external_event_id, "e0");
     assertEquals(first.body.changes[0].type, "event.created");
     assertEquals(first.body.changes[0].data.title, "title 0");
     const rest = await get(`after=${first.body.next_after}&limit=10`);
     assertEquals(rest.body.changes.map((c: { seq: number }) => c.seq), [3, 4, 5]);
     assertEquals(rest.body.next_after, 5);
     assertEquals((await get("after=5")).body.changes, []);
+    // A deleted row: its changes carry no data any more (the feed holds ids; read the mirror).
+    await db.sql`delete from external_calendar_events where external_event_id = 'e4'`;
+    const deleted = await get("after=4");
+    assertEquals(
+      deleted.body.changes.map((
+        c: { seq: number; type: string; data: unknown },
+      ) => [c.seq, c.type, c.data]),
+      [[5, "event.created", null], [6, "event.deleted", null]],
+    );
 
     const invalid = await get("after=-1");
     assertEquals([invalid.status, invalid.body.error], [422, "validation_failed"]);
@@ -62,7 +72,7 @@ Deno.test("GET /api/v1/changes pages through the feed in order, and answers 410 
     assertEquals([gone.status, gone.body.error], [410, "gone"]);
     assertStringIncludes(gone.body.message, "re-read the mirror");
     const fine = await get("after=3");
-    assertEquals(fine.body.changes.map((c: { seq: number }) => c.seq), [4, 5]);
+    assertEquals(fine.body.changes.map((c: { seq: number }) => c.seq), [4, 5, 6]);
 
     const document = await (await fetch(`${served.url}/api/v1/openapi.json`, { headers: auth }))
       .json();

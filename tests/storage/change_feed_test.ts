@@ -24,6 +24,15 @@ Deno.test("a first sync appends one event.created per occurrence and connection.
   const replayed = new Map();
   replayChanges(replayed, changes, 0);
   assertEquals(replayed, await mirrorAsFeed(db.sql));
+
+  await db.sql`delete from external_calendar_connections where id = ${id}`;
+  const removal = await allChanges(db.sql, 6);
+  assertEquals(removal.map((c) => c.type), [
+    "connection.removed",
+    ...Array(5).fill("event.deleted"),
+  ]);
+  replayChanges(replayed, removal, 6);
+  assertEquals(replayed.size, 0);
 });
 
 for (const kind of ["google", "microsoft"] as const) {
