@@ -1,12 +1,13 @@
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
 import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
-import { type DeliveryLoop, startDelivery } from "../../src/feed/delivery_loop.ts";
+import { type DeliveryLoop, refreshLag, startDelivery } from "../../src/feed/delivery_loop.ts";
 import { generateSecret } from "../../src/feed/webhook_signature.ts";
 import {
   findSubscriber,
   insertSubscriber,
   rotateSubscriberSecret,
+  setSubscriberStatus,
 } from "../../src/storage/subscribers.ts";
 import { addBareConnection, insertEvents } from "../support/feed_fixture.ts";
 import { type Receiver, startReceiver } from "../../testkit/subscriber_receiver.ts";
@@ -86,7 +87,11 @@ Deno.test("503, then 429 with Retry-After, then 200: the same message (id and bo
   const loop = deliver(db, metrics);
   try {
     await insertEvents(db.sql, id, 3);
-    await waitFor(() => receiver.received.length === 2, { what: "two failed attempts" });
+    // The receiver sees a request before its answer is recorded: wait for the record.
+    await waitFor(
+      async () => (await findSubscriber(db.sql, sub.id))?.last_error?.result === "rate_limited",
+      { what: "the 429 recorded" },
+    );
     const row = await findSubscriber(db.sql, sub.id);
     assertEquals(row?.last_error?.result, "rate_limited");
     assertEquals(row?.last_error?.retry_after_ms, 1_000);
@@ -94,7 +99,10 @@ Deno.test("503, then 429 with Retry-After, then 200: the same message (id and bo
       row!.next_attempt_at.getTime() >= Date.parse(String(row!.last_error!.at)) + 1_000,
       "Retry-After was not honoured",
     );
-    await waitFor(() => receiver.received.length === 5, { what: "the retry and the rest" });
+    await waitFor(async () => (await findSubscriber(db.sql, sub.id))?.acked_seq === 3, {
+      what: "the retry and the rest acknowledged",
+    });
+    assertEquals(receiver.received.length, 5);
     const [a, b, c, ...rest] = receiver.received;
     assertEquals([a.id, a.body], [b.id, b.body]);
     assertEquals([b.id, b.body], [c.id, c.body]);
@@ -172,5 +180,46 @@ Deno.test("during a secret rotation both secrets sign; a subscriber failing too 
   } finally {
     await loop.stop(2_000);
     await receiver.close();
+  }
+});
+
+Deno.test("two replicas deliver to one subscriber: each change once, in order; the lag gauges follow", async () => {
+  await using db = await createMigratedDatabase("delivery_replicas");
+  const receiver = startReceiver();
+  const metrics = createMetrics();
+  const id = await addBareConnection(db.sql);
+  const sub = await subscribe(db, receiver);
+  const idle = startReceiver();
+  const paused = await subscribe(db, idle);
+  await setSubscriberStatus(db.sql, paused.id, "paused");
+  await insertEvents(db.sql, id, 3, "queued");
+  await refreshLag({ sql: db.sql, metrics });
+  const gauge = async (name: string, subscriber: string) =>
+    (await metrics.registry.getSingleMetric(name)?.get())?.values
+      .find((v) => v.labels.subscriber === subscriber)?.value;
+  assertEquals(await gauge("calsync_subscriber_lag_changes", sub.id), 3);
+  assert((await gauge("calsync_subscriber_lag_seconds", sub.id))! >= 0);
+  assertEquals(
+    (await metrics.registry.getSingleMetric("calsync_subscribers_paused")?.get())
+      ?.values[0].value,
+    1,
+  );
+  const loops = [
+    deliver(db, metrics, { replicaId: "a", maxMessages: 2 }),
+    deliver(db, createMetrics(), { replicaId: "b", maxMessages: 2 }),
+  ];
+  try {
+    await insertEvents(db.sql, id, 20, "live");
+    await waitFor(async () => (await findSubscriber(db.sql, sub.id))?.acked_seq === 23, {
+      what: "every change acknowledged",
+    });
+    assertEquals(receiver.received.map((r) => r.seq), Array.from({ length: 23 }, (_, i) => i + 1));
+    await refreshLag({ sql: db.sql, metrics });
+    assertEquals(await gauge("calsync_subscriber_lag_changes", sub.id), 0);
+    assertEquals(await gauge("calsync_subscriber_lag_seconds", sub.id), 0);
+  } finally {
+    await Promise.all(loops.map((loop) => loop.stop(2_000)));
+    await receiver.close();
+    await idle.close();
   }
 });

@@ -48,11 +48,11 @@ Deno.test("calsync serve delivers a sync's changes to a subscriber added with th
     const types = delivered.map((r) => JSON.parse(r.body).type);
     assertEquals(types.filter((t) => t === "event.created").length, 3);
     assertEquals(types.at(-1), "connection.first_synced");
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
-    assert(
-      /calsync_subscriber_deliveries_total\{[^}]*result="success"[^}]*\} 4/.test(metrics),
-      metrics,
-    );
+    // Counted once the answer is in, which may be just after the receiver saw the request.
+    await waitFor(async () => {
+      const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+      return /calsync_subscriber_deliveries_total\{[^}]*result="success"[^}]*\} 4/.test(metrics);
+    }, { what: "four successful deliveries counted" });
   } finally {
     await daemon.stop();
     await sql.end({ timeout: 1 });
