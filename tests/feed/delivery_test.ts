@@ -9,6 +9,7 @@ import {
   rotateSubscriberSecret,
   setSubscriberStatus,
 } from "../../src/storage/subscribers.ts";
+import { pruneChanges } from "../../src/storage/change_feed.ts";
 import { addBareConnection, insertEvents } from "../support/feed_fixture.ts";
 import { type Receiver, startReceiver } from "../../testkit/subscriber_receiver.ts";
 import { counterValue } from "../support/sync_harness.ts";
@@ -221,5 +222,32 @@ Deno.test("two replicas deliver to one subscriber: each change once, in order; t
     await Promise.all(loops.map((loop) => loop.stop(2_000)));
     await receiver.close();
     await idle.close();
+  }
+});
+
+Deno.test("a subscriber resumed behind what retention pruned is paused again, telling why", async () => {
+  await using db = await createMigratedDatabase("delivery_pruned");
+  const receiver = startReceiver();
+  const id = await addBareConnection(db.sql);
+  const sub = await subscribe(db, receiver, { fromSeq: 0 });
+  await setSubscriberStatus(db.sql, sub.id, "paused");
+  await insertEvents(db.sql, id, 3);
+  await pruneChanges(db.sql, {
+    olderThan: new Date(Date.now() + 60_000),
+    keepAfter: 3,
+    batchSize: 10,
+  });
+  const loop = deliver(db, createMetrics());
+  try {
+    await setSubscriberStatus(db.sql, sub.id, "active");
+    await waitFor(async () => (await findSubscriber(db.sql, sub.id))?.status === "paused", {
+      what: "the subscriber paused again",
+    });
+    const row = await findSubscriber(db.sql, sub.id);
+    assert(row?.paused_reason?.includes("pruned"), `reason: ${row?.paused_reason}`);
+    assertEquals(receiver.received.length, 0, "changes after a gap were delivered");
+  } finally {
+    await loop.stop(2_000);
+    await receiver.close();
   }
 });
