@@ -136,15 +136,24 @@ function startSink(onArrival: (arrival: Arrival) => void) {
   return { url: `http://127.0.0.1:${server.addr.port}/hook`, close: () => server.shutdown() };
 }
 
-async function delivery(ctx: BenchContext, sql: Sql, plan: ChangeFeedPlan): Promise<Row[]> {
+type Sink = ReturnType<typeof startSink> & { next(): Promise<Arrival> };
+
+function startWaitableSink(): Sink {
   let waiter: ((arrival: Arrival) => void) | null = null;
   const sink = startSink((arrival) => waiter?.(arrival));
+  return { ...sink, next: () => new Promise<Arrival>((resolve) => waiter = resolve) };
+}
+
+async function delivery(ctx: BenchContext, sql: Sql, plan: ChangeFeedPlan): Promise<Row[]> {
+  const sink = startWaitableSink();
   const [connection] = await sql<{ id: string }[]>`
     select id from external_calendar_connections limit 1`;
-  const rates: number[] = [];
-  const ceilings: number[] = [];
-  const p50s: number[] = [];
-  const p99s: number[] = [];
+  const runs = {
+    rates: [] as number[],
+    ceilings: [] as number[],
+    p50: [] as number[],
+    p99: [] as number[],
+  };
   const loop = startDelivery({
     sql,
     metrics: createMetrics(),
@@ -160,47 +169,85 @@ async function delivery(ctx: BenchContext, sql: Sql, plan: ChangeFeedPlan): Prom
   });
   try {
     for (let rep = 0; rep < ctx.reps; rep++) {
-      const from = (await feedBounds(sql)).head;
-      await sql`
-        insert into external_calendar_events (connection_id, external_event_id, status, raw)
-        select ${connection.id}, 'bench-delivery-' || ${rep} || '-' || n, 'confirmed', '{}'
-        from generate_series(1, ${plan.deliveries}) n`;
-      const head = (await feedBounds(sql)).head;
-      const t0 = performance.now();
-      const subscriber = await insertSubscriber(sql, {
-        url: sink.url,
-        connectionId: null,
-        accountId: null,
-        secret: generateSecret(),
-        fromSeq: from,
+      const { rate, subscriberId } = await queuedThroughput(sql, sink, connection.id, {
+        rep,
+        count: plan.deliveries,
       });
-      while ((await findSubscriber(sql, subscriber.id))!.acked_seq < head) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      rates.push(plan.deliveries / ((performance.now() - t0) / 1000));
-      ceilings.push(await sequentialPosts(sink.url, plan.deliveries));
-      // Caught up: now one commit at a time, each waited for at the receiver.
-      const latencies: number[] = [];
-      for (let i = 0; i < plan.latencySamples; i++) {
-        const arrived = new Promise<Arrival>((resolve) => waiter = resolve);
-        await sql`
-          insert into external_calendar_events (connection_id, external_event_id, status, raw)
-          values (${connection.id}, ${`bench-latency-${rep}-${i}`}, 'confirmed', '{}')`;
-        const arrival = await arrived;
-        latencies.push(arrival.receivedAt - arrival.committedAt);
-      }
-      await sql`delete from change_subscribers where id = ${subscriber.id}`;
-      p50s.push(percentile(latencies, 50));
-      p99s.push(percentile(latencies, 99));
+      runs.rates.push(rate);
+      runs.ceilings.push(await sequentialPosts(sink.url, plan.deliveries));
+      const latencies = await commitToDelivery(sql, sink, connection.id, {
+        rep,
+        count: plan.latencySamples,
+      });
+      await sql`delete from change_subscribers where id = ${subscriberId}`;
+      runs.p50.push(percentile(latencies, 50));
+      runs.p99.push(percentile(latencies, 99));
       ctx.log(
-        `change feed: ${Math.round(rates[rep])} deliveries/s (plain POSTs ` +
-          `${Math.round(ceilings[rep])}/s), commit to delivery p99 ${p99s[rep].toFixed(1)} ms`,
+        `change feed: ${Math.round(rate)} deliveries/s (plain POSTs ` +
+          `${Math.round(runs.ceilings[rep])}/s), commit to delivery p99 ` +
+          `${runs.p99[rep].toFixed(1)} ms`,
       );
     }
   } finally {
     await loop.stop(5_000);
     await sink.close();
   }
+  return deliveryRows(plan, runs);
+}
+
+/** Queues `count` changes, adds a subscriber before them, times until it acknowledged all. */
+async function queuedThroughput(
+  sql: Sql,
+  sink: Sink,
+  connectionId: string,
+  options: { rep: number; count: number },
+): Promise<{ rate: number; subscriberId: string }> {
+  const from = (await feedBounds(sql)).head;
+  await sql`
+    insert into external_calendar_events (connection_id, external_event_id, status, raw)
+    select ${connectionId}, 'bench-delivery-' || ${options.rep} || '-' || n, 'confirmed', '{}'
+    from generate_series(1, ${options.count}) n`;
+  const head = (await feedBounds(sql)).head;
+  const t0 = performance.now();
+  const subscriber = await insertSubscriber(sql, {
+    url: sink.url,
+    connectionId: null,
+    accountId: null,
+    secret: generateSecret(),
+    fromSeq: from,
+  });
+  while ((await findSubscriber(sql, subscriber.id))!.acked_seq < head) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return {
+    rate: options.count / ((performance.now() - t0) / 1000),
+    subscriberId: subscriber.id,
+  };
+}
+
+/** One commit at a time, each waited for at the receiver: committed_at to arrival, in ms. */
+async function commitToDelivery(
+  sql: Sql,
+  sink: Sink,
+  connectionId: string,
+  options: { rep: number; count: number },
+): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const arrived = sink.next();
+    await sql`
+      insert into external_calendar_events (connection_id, external_event_id, status, raw)
+      values (${connectionId}, ${`bench-latency-${options.rep}-${i}`}, 'confirmed', '{}')`;
+    const arrival = await arrived;
+    latencies.push(arrival.receivedAt - arrival.committedAt);
+  }
+  return latencies;
+}
+
+function deliveryRows(
+  plan: ChangeFeedPlan,
+  runs: { rates: number[]; ceilings: number[]; p50: number[]; p99: number[] },
+): Row[] {
   const latencyRow = (p: string, values: number[]): Row => ({
     id: `change_feed_commit_to_delivery_${p}_ms`,
     metric: `Change feed: commit to delivery, ${p}`,
@@ -217,13 +264,13 @@ async function delivery(ctx: BenchContext, sql: Sql, plan: ChangeFeedPlan): Prom
       metric: "Change feed: deliveries to one subscriber",
       unit: "msg/s",
       better: "higher",
-      calsync: summarize(rates),
-      ceiling: summarize(ceilings),
+      calsync: summarize(runs.rates),
+      ceiling: summarize(runs.ceilings),
       notes: `${plan.deliveries} queued changes, one signed message each, in order; ` +
         "ceiling: plain sequential POSTs to the same local receiver",
     },
-    latencyRow("p50", p50s),
-    latencyRow("p99", p99s),
+    latencyRow("p50", runs.p50),
+    latencyRow("p99", runs.p99),
   ];
 }
 
@@ -237,35 +284,27 @@ async function sequentialPosts(url: string, n: number): Promise<number> {
   return n / ((performance.now() - t0) / 1000);
 }
 
-/** Commit to the line on `calsync changes --follow`'s stdout (the issue's 100 ms target). */
-async function followLatency(
-  ctx: BenchContext,
-  db: { url: string; sql: Sql },
-  samples: number,
-): Promise<Row> {
-  const [connection] = await db.sql<{ id: string }[]>`
-    select id from external_calendar_connections limit 1`;
-  const p99s: number[] = [];
-  for (let rep = 0; rep < ctx.reps; rep++) {
-    const head = (await feedBounds(db.sql)).head;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../main.ts", import.meta.url).pathname,
-        "changes",
-        "--after",
-        String(head),
-        "--follow",
-        "--json",
-      ],
-      env: { DATABASE_URL: db.url },
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    const nextLine = async (): Promise<string> => {
+/** `calsync changes --after SEQ --follow --json` as a subprocess, read a line at a time. */
+function spawnFollower(url: string, after: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "changes",
+      "--after",
+      String(after),
+      "--follow",
+      "--json",
+    ],
+    env: { DATABASE_URL: url },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  return {
+    async nextLine(): Promise<string> {
       while (!buffer.includes("\n")) {
         const { value, done } = await lines.read();
         if (done) throw new Error("changes --follow ended");
@@ -275,22 +314,40 @@ async function followLatency(
       const line = buffer.slice(0, at);
       buffer = buffer.slice(at + 1);
       return line;
-    };
+    },
+    async stop(): Promise<void> {
+      child.kill("SIGTERM");
+      lines.releaseLock();
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+/** Commit to the line on `calsync changes --follow`'s stdout (the issue's 100 ms target). */
+async function followLatency(
+  ctx: BenchContext,
+  db: { url: string; sql: Sql },
+  samples: number,
+): Promise<Row> {
+  const [connection] = await db.sql<{ id: string }[]>`
+    select id from external_calendar_connections limit 1`;
+  const insert = (id: string) =>
+    db.sql`insert into external_calendar_events (connection_id, external_event_id, status, raw)
+      values (${connection.id}, ${id}, 'confirmed', '{}')`;
+  const p99s: number[] = [];
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    const follower = spawnFollower(db.url, (await feedBounds(db.sql)).head);
     // The follower is listening once it prints the first change committed after it started.
-    await db.sql`insert into external_calendar_events (connection_id, external_event_id, status,
-      raw) values (${connection.id}, ${`bench-follow-${rep}-warm`}, 'confirmed', '{}')`;
-    await nextLine();
+    await insert(`bench-follow-${rep}-warm`);
+    await follower.nextLine();
     const latencies: number[] = [];
     for (let i = 0; i < samples; i++) {
-      await db.sql`insert into external_calendar_events (connection_id, external_event_id,
-        status, raw) values (${connection.id}, ${`bench-follow-${rep}-${i}`}, 'confirmed', '{}')`;
-      const change = JSON.parse(await nextLine());
+      await insert(`bench-follow-${rep}-${i}`);
+      const change = JSON.parse(await follower.nextLine());
       latencies.push(Date.now() - Date.parse(change.committed_at));
     }
-    child.kill("SIGTERM");
-    lines.releaseLock();
-    await child.stdout.cancel().catch(() => {});
-    await child.status;
+    await follower.stop();
     p99s.push(percentile(latencies, 99));
     ctx.log(`change feed: changes --follow commit to stdout p99 ${p99s[rep].toFixed(1)} ms`);
   }

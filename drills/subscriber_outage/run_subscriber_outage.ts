@@ -7,14 +7,23 @@
  */
 import { openSql, type Sql } from "../../src/storage/client.ts";
 import { feedBounds } from "../../src/storage/change_feed.ts";
-import { startFakeGoogle } from "../../testkit/fake_google.ts";
+import { type FakeGoogle, startFakeGoogle } from "../../testkit/fake_google.ts";
 import { runCli, startDaemon } from "../../testkit/daemon.ts";
 import { createScratchDatabase } from "../../testkit/scratch_database.ts";
-import { startReceiver } from "../../testkit/subscriber_receiver.ts";
+import { type Receiver, startReceiver } from "../../testkit/subscriber_receiver.ts";
 import { waitFor as poll } from "../../testkit/wait.ts";
 import { type Check, checkDeliveries } from "./checks.ts";
 
 const RETRY_AFTER_S = 2;
+
+type Drill = {
+  sql: Sql;
+  env: Record<string, string>;
+  receiver: Receiver;
+  subscriberId: string;
+  /** Adds three events at the fake and syncs them; resolves once their changes committed. */
+  change(what: string): Promise<void>;
+};
 
 /** Runs the drill; resolves to its checks. */
 export async function runSubscriberOutage(
@@ -36,52 +45,8 @@ export async function runSubscriberOutage(
     SUBSCRIBER_BACKOFF_MAX_MS: "400",
   }, { readiness: "scheduler" });
   try {
-    const added = await cli(["subscribers", "add", "--url", receiver.url, "--json"], env);
-    const subscriber = JSON.parse(added);
-    receiver.secrets.push(subscriber.secret);
-    await cli(["providers", "add", "--kind", "google", "--name", "drill", "--allowlisted"], env);
-    const connection = (await cli([
-      "connections",
-      "add",
-      "--provider",
-      "drill",
-      "--calendar",
-      "primary",
-      "--refresh-token",
-      "drill-rt",
-    ], env)).trim();
-    let n = 0;
-    const change = async (what: string) => {
-      const before = (await feedBounds(sql)).head;
-      for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${what} ${n++}` });
-      await cli(["sync", "--connection", connection], env);
-      await waitFor(async () => (await feedBounds(sql)).head > before, {
-        timeoutMs: 20_000,
-        what: `the ${what} changes to commit`,
-      });
-    };
-    log("phase 1: the subscriber answers 503");
-    receiver.fallback = { status: 503 };
-    await change("during 503");
-    await waitFor(() => receiver.received.filter((r) => r.status === 503).length >= 4, {
-      timeoutMs: 20_000,
-      what: "several 503 attempts",
-    });
-    log(`phase 2: 429 with Retry-After: ${RETRY_AFTER_S}`);
-    receiver.fallback = { status: 429, retryAfter: String(RETRY_AFTER_S) };
-    await change("during 429");
-    await waitFor(() => receiver.received.filter((r) => r.status === 429).length >= 2, {
-      timeoutMs: 20_000,
-      what: "two 429 attempts",
-    });
-    log("phase 3: the subscriber recovers");
-    receiver.fallback = { status: 200 };
-    await change("after recovery");
-    const head = (await feedBounds(sql)).head;
-    await waitFor(async () => await ackedSeq(sql, subscriber.id) >= head, {
-      timeoutMs: 30_000,
-      what: `the subscriber to acknowledge ${head}`,
-    });
+    const drill = await setUp(sql, env, receiver, google);
+    await outage(drill, log);
     const expected = (await sql<{ seq: number }[]>`
       select seq::float8 as seq from change_feed order by seq`).map((row) => row.seq);
     const checks = checkDeliveries(receiver.received, expected, RETRY_AFTER_S * 1000);
@@ -101,6 +66,68 @@ export async function runSubscriberOutage(
     await google.close();
     await db.drop();
   }
+}
+
+/** A subscriber (added before anything changes), a provider and a connection, by the CLI. */
+async function setUp(
+  sql: Sql,
+  env: Record<string, string>,
+  receiver: Receiver,
+  google: FakeGoogle,
+): Promise<Drill> {
+  const subscriber = JSON.parse(
+    await cli(["subscribers", "add", "--url", receiver.url, "--json"], env),
+  );
+  receiver.secrets.push(subscriber.secret);
+  await cli(["providers", "add", "--kind", "google", "--name", "drill", "--allowlisted"], env);
+  const connection = (await cli([
+    "connections",
+    "add",
+    "--provider",
+    "drill",
+    "--calendar",
+    "primary",
+    "--refresh-token",
+    "drill-rt",
+  ], env)).trim();
+  let n = 0;
+  return {
+    sql,
+    env,
+    receiver,
+    subscriberId: subscriber.id,
+    async change(what) {
+      const before = (await feedBounds(sql)).head;
+      for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${what} ${n++}` });
+      await cli(["sync", "--connection", connection], env);
+      await waitFor(async () => (await feedBounds(sql)).head > before, {
+        timeoutMs: 20_000,
+        what: `the ${what} changes to commit`,
+      });
+    },
+  };
+}
+
+/** 503 for a while, then 429 with Retry-After, then 200, the calendar changing throughout. */
+async function outage(drill: Drill, log: (line: string) => void): Promise<void> {
+  const { receiver } = drill;
+  const attempts = (status: number) => receiver.received.filter((r) => r.status === status);
+  log("phase 1: the subscriber answers 503");
+  receiver.fallback = { status: 503 };
+  await drill.change("during 503");
+  await waitFor(() => attempts(503).length >= 4, { timeoutMs: 20_000, what: "503 attempts" });
+  log(`phase 2: 429 with Retry-After: ${RETRY_AFTER_S}`);
+  receiver.fallback = { status: 429, retryAfter: String(RETRY_AFTER_S) };
+  await drill.change("during 429");
+  await waitFor(() => attempts(429).length >= 2, { timeoutMs: 20_000, what: "429 attempts" });
+  log("phase 3: the subscriber recovers");
+  receiver.fallback = { status: 200 };
+  await drill.change("after recovery");
+  const head = (await feedBounds(drill.sql)).head;
+  await waitFor(async () => await ackedSeq(drill.sql, drill.subscriberId) >= head, {
+    timeoutMs: 30_000,
+    what: `the subscriber to acknowledge ${head}`,
+  });
 }
 
 async function waitFor(
