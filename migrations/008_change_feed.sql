@@ -69,6 +69,8 @@ begin
     return null;
   end if;
   update change_feed_state set last_seq = last_seq + n returning last_seq - n into base;
+  -- account_id is staged null until connections carry one (#13): fill it from the connection
+  -- here, in this one place (a removed connection stages its own, from OLD).
   insert into change_feed (seq, committed_at, connection_id, account_id, type, external_event_id,
     data)
   select base + row_number() over (order by s.id, u.ord), clock_timestamp(), s.connection_id,
