@@ -33,8 +33,11 @@ export type DeliveryDeps = {
   random?: () => number;
 };
 
-/** How a run ended: caught up, handed back with more to send, failed (retry later), lease lost. */
-export type DeliveryOutcome = "idle" | "more" | "failed" | "lost" | "paused";
+/**
+ * How a run ended: caught up, handed back with more to send, failed (retry later), lease lost,
+ * paused, or cancelled by shutdown.
+ */
+export type DeliveryOutcome = "idle" | "more" | "failed" | "lost" | "paused" | "cancelled";
 
 /**
  * Sends the subscriber's next messages in seq order. A message's id and body are stored before
@@ -71,6 +74,11 @@ export async function deliverSubscriber(
       { url: subscriber.url, secrets: validSecrets(subscriber, deps.now?.() ?? Date.now()) },
       inflight,
     );
+    if (result.result !== "success" && signal.aborted) {
+      // Cut short by shutdown: not the subscriber's failure; the message waits for the next run.
+      await releaseSubscriber(deps.sql, subscriber);
+      return "cancelled";
+    }
     deps.metrics.subscriberDeliveries.inc({ subscriber: subscriber.id, result: result.result });
     if (result.result !== "success") {
       return await recordFailure(deps, subscriber, inflight, result);

@@ -251,3 +251,25 @@ Deno.test("a subscriber resumed behind what retention pruned is paused again, te
     await receiver.close();
   }
 });
+
+Deno.test("a delivery cut short by shutdown is not counted as the subscriber's failure", async () => {
+  await using db = await createMigratedDatabase("delivery_shutdown");
+  const receiver = startReceiver();
+  const release = Promise.withResolvers<void>();
+  receiver.answer({ status: 200, hold: release.promise });
+  const id = await addBareConnection(db.sql);
+  const sub = await subscribe(db, receiver);
+  const loop = deliver(db, createMetrics());
+  try {
+    await insertEvents(db.sql, id, 1);
+    await waitFor(() => receiver.received.length === 1, { what: "the held attempt" });
+  } finally {
+    await loop.stop(2_000);
+    release.resolve();
+    await receiver.close();
+  }
+  const row = await findSubscriber(db.sql, sub.id);
+  assertEquals([row?.attempts, row?.failing_since, row?.acked_seq], [0, null, 0]);
+  const [lease] = await db.sql`select lease_owner from change_subscribers where id = ${sub.id}`;
+  assertEquals(lease.lease_owner, null);
+});
