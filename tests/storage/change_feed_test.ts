@@ -148,3 +148,47 @@ Deno.test("a transaction that appended first but commits last gets the later num
   const next = await readChanges(db.sql, first[0].seq, 10);
   assertEquals(next.map((c) => [c.seq, c.external_event_id]), [[2, "slow"]]);
 });
+
+Deno.test("connection state changes append connection.<state>: calendar_unavailable, back to active, reauth_required, deletions_held", async () => {
+  await using t = await kitFixture("google", { SYNC_DELETE_GUARD_MIN: "1" });
+  const ids = [t.put("a"), t.put("b"), t.put("c")];
+  assertEquals((await t.harness.syncOnce(t.id))?.outcome, "success");
+  const types = async (after: number) =>
+    (await allChanges(t.db.sql, after)).filter((c) => c.type.startsWith("connection."))
+      .map((c) => [c.type, c.data?.previous_status]);
+  let head = (await feedBounds(t.db.sql)).head;
+
+  t.fake.setFault(t.calendarGone(), { target: "api" });
+  await requestSync(t.db.sql, t.id);
+  assertEquals((await t.harness.syncOnce(t.id))?.outcome, "failure");
+  t.fake.setFault(null, { target: "api" });
+  await requestSync(t.db.sql, t.id, { force: true });
+  assertEquals((await t.harness.syncOnce(t.id))?.outcome, "success");
+  assertEquals(await types(head), [
+    ["connection.calendar_unavailable", "active"],
+    ["connection.active", "calendar_unavailable"],
+  ]);
+  head = (await feedBounds(t.db.sql)).head;
+
+  for (const id of ids) t.remove(id);
+  await requestSync(t.db.sql, t.id);
+  await t.harness.syncOnce(t.id);
+  assertEquals(await types(head), [["connection.deletions_held", "active"]]);
+  assertEquals(
+    (await allChanges(t.db.sql, head)).filter((c) => c.type === "event.deleted").length,
+    0,
+    "held deletions appeared in the feed",
+  );
+  head = (await feedBounds(t.db.sql)).head;
+
+  await t.db.sql`update external_calendar_connections set status = 'active' where id = ${t.id}`;
+  const google = t.fake as ReturnType<typeof startFakeGoogle>;
+  google.revokeRefreshToken("rt-1");
+  google.expireAccessTokens();
+  await requestSync(t.db.sql, t.id, { force: true });
+  assertEquals((await t.harness.syncOnce(t.id))?.outcome, "failure");
+  assertEquals(await types(head), [
+    ["connection.active", "deletions_held"],
+    ["connection.reauth_required", "active"],
+  ]);
+});
