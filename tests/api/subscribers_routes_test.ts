@@ -58,6 +58,10 @@ Deno.test("/api/v1/subscribers: add (secret once), list, pause, replay, rotate, 
     assertEquals((await call("DELETE", `/subscribers/${id}`)).status, 204);
     assertEquals((await call("DELETE", `/subscribers/${id}`)).status, 404);
     assertEquals((await call("POST", "/subscribers/not-a-uuid/pause")).status, 404);
+    const document = (await call("GET", "/openapi.json")).body;
+    for (const path of ["/api/v1/subscribers", "/api/v1/subscribers/{id}/replay"]) {
+      assert(document.paths[path], `the OpenAPI document lacks ${path}`);
+    }
   } finally {
     await served.close();
   }
