@@ -317,8 +317,8 @@ function spawnFollower(url: string, after: number) {
     },
     async stop(): Promise<void> {
       child.kill("SIGTERM");
-      lines.releaseLock();
-      await child.stdout.cancel().catch(() => {});
+      // Cancelling the reader cancels the piped stdout as well.
+      await lines.cancel().catch(() => {});
       await child.status;
     },
   };

@@ -42,8 +42,8 @@ Deno.test("calsync changes --after prints the feed; --follow prints changes as t
   }
   await writer;
   child.kill("SIGTERM");
-  reader.releaseLock();
-  await child.stdout.cancel().catch(() => {});
+  // Cancelling the reader cancels the piped stdout as well.
+  await reader.cancel().catch(() => {});
   const status = await child.status;
   const stderr = await new Response(child.stderr).text();
   assertEquals(status.code, 0, stderr);
