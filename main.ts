@@ -29,6 +29,12 @@ const OPTIONS = {
   to: { type: "string" },
   zone: { type: "string" },
   discard: { type: "boolean" },
+  after: { type: "string" },
+  follow: { type: "boolean" },
+  url: { type: "string" },
+  secret: { type: "string" },
+  since: { type: "string" },
+  subscriber: { type: "string" },
 } as const;
 
 const encoder = new TextEncoder();

@@ -5,7 +5,7 @@
  *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
  *   deno task bench --scale [--rows N]     (the tables at N connections, default 1,000,000)
  *
- * Sections: webhooks, webhook_to_sync, full_sync, scheduler. The database server is
+ * Sections: webhooks, webhook_to_sync, full_sync, scheduler, change_feed. The database server is
  * DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; the run
  * creates a scratch database there and drops it at the end. The webhook load comes from wrk when
  * it is installed (Debian: apt-get install wrk), else (or with --deno-load) from a Deno load
@@ -18,6 +18,7 @@ import { hasWrk } from "./load_generator.ts";
 import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
 import { benchScale } from "./scale_bench.ts";
 import { benchScheduler } from "./scheduler_bench.ts";
+import { benchChangeFeed, type ChangeFeedPlan } from "./change_feed_bench.ts";
 import { benchWebhookIngestion } from "./webhook_bench.ts";
 import { benchWebhookToSync } from "./webhook_to_sync_bench.ts";
 
@@ -29,6 +30,7 @@ export type BenchPlan = {
   webhookSeconds: number;
   webhookToSyncSamples: number;
   reps: number;
+  changeFeed: ChangeFeedPlan;
 };
 
 /** The sizes: about 5 minutes on a 2-core machine. */
@@ -39,6 +41,7 @@ export const FULL_PLAN: BenchPlan = {
   webhookSeconds: 5,
   webhookToSyncSamples: 200,
   reps: 3,
+  changeFeed: { syncEvents: 10_000, deliveries: 2_000, latencySamples: 200 },
 };
 
 /** Small sizes for the smoke test: every metric, none of them meaningful as a figure. */
@@ -49,12 +52,13 @@ export const QUICK_PLAN: BenchPlan = {
   webhookSeconds: 1,
   webhookToSyncSamples: 20,
   reps: 3,
+  changeFeed: { syncEvents: 1_000, deliveries: 100, latencySamples: 20 },
 };
 
 /** The default server: the machine's own PostgreSQL, as the tests use it. */
 const DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres";
 
-const SECTIONS = ["webhooks", "webhook_to_sync", "full_sync", "scheduler"] as const;
+const SECTIONS = ["webhooks", "webhook_to_sync", "full_sync", "scheduler", "change_feed"] as const;
 type Section = typeof SECTIONS[number];
 
 const FLAGS = {
@@ -122,6 +126,7 @@ export async function runBench(args: string[]): Promise<number> {
       webhook_to_sync: () => benchWebhookToSync(ctx, db, plan.webhookToSyncSamples),
       full_sync: () => benchFullSync(ctx, db, plan.fullSync),
       scheduler: () => benchScheduler(ctx, db, plan.schedulerConnections),
+      change_feed: () => benchChangeFeed(ctx, db, plan.changeFeed),
     };
     for (const section of SECTIONS) {
       if (!only.includes(section)) continue;

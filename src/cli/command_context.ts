@@ -16,6 +16,8 @@ export type CommandContext = {
   sql: Sql;
   options: CommandOptions;
   secrets: SecretBox;
+  /** Writes raw text to stdout (streams such as `changes --follow`). */
+  out(text: string): void;
   /** Prints `value` as JSON with `--json`, else `text`. */
   emit(value: unknown, text: string): void;
 };

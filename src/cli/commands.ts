@@ -21,6 +21,15 @@ import {
 } from "./connection_commands.ts";
 import { addProvider, allowlistProvider, listProvidersCommand } from "./provider_commands.ts";
 import { eventsCommand } from "./event_commands.ts";
+import { changesCommand } from "./change_commands.ts";
+import {
+  addSubscriberCommand,
+  listSubscribersCommand,
+  removeSubscriberCommand,
+  replaySubscriberCommand,
+  rotateSecretCommand,
+  statusCommand as subscriberStatus,
+} from "./subscriber_commands.ts";
 import { statusCommand, syncCommand } from "./sync_commands.ts";
 
 export type { CommandIo, CommandOptions } from "./command_context.ts";
@@ -45,6 +54,14 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "sync": { handler: syncCommand, required: ["connection"] },
   "status": { handler: statusCommand },
   "events": { handler: eventsCommand, required: ["connection", "from", "to"] },
+  "changes": { handler: changesCommand },
+  "subscribers add": { handler: addSubscriberCommand, required: ["url"] },
+  "subscribers list": { handler: listSubscribersCommand },
+  "subscribers remove": { handler: removeSubscriberCommand, required: ["subscriber"] },
+  "subscribers pause": { handler: subscriberStatus("paused"), required: ["subscriber"] },
+  "subscribers resume": { handler: subscriberStatus("active"), required: ["subscriber"] },
+  "subscribers replay": { handler: replaySubscriberCommand, required: ["subscriber"] },
+  "subscribers rotate-secret": { handler: rotateSecretCommand, required: ["subscriber"] },
 };
 
 /** Opens the database for a one-shot command, failing with one clear line if it is unreachable. */
@@ -89,7 +106,7 @@ export async function runCommand(
   const secrets = secretBoxFromConfig(config);
   await withDatabase(
     config,
-    ({ sql }) => entry.handler({ config, sql, options, secrets, emit }),
+    ({ sql }) => entry.handler({ config, sql, options, secrets, emit, out: io.out }),
   );
 }
 

@@ -25,6 +25,13 @@ Usage:
   calsync events --connection ID --from ISO --to ISO [--zone IANA]
                                                    the occurrences in [from, to) by start;
                                                    all-day events by their dates in --zone
+  calsync changes [--after SEQ] [--follow]         the change feed after SEQ (default 0), one
+                                                   change a line; --follow waits for more
+  calsync subscribers add --url URL [--connection ID|--account ID] [--secret S] [--from SEQ]
+  calsync subscribers list
+  calsync subscribers remove|pause|resume --subscriber ID
+  calsync subscribers replay --subscriber ID --from SEQ|--since ISO
+  calsync subscribers rotate-secret --subscriber ID [--secret S]
   calsync drill [--scenario NAME] [--provider KIND] [--out DIR] [--keep]
 
 Options:

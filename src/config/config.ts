@@ -150,6 +150,13 @@ const EnvSchema = z.object({
   SYNC_DELETE_GUARD_PERCENT: int(50, 0, 100),
   SYNC_DELETE_GUARD_MIN: int(20, 0, 10_000_000),
   WEBHOOK_RESPONSE_DEADLINE_MS: int(2_500, 100, 60_000),
+  // Change feed (#14): retention, and delivery to subscribers.
+  CHANGE_FEED_RETENTION: duration("7d"),
+  SUBSCRIBER_MAX_FAILING: duration("3d"),
+  SUBSCRIBER_HTTP_TIMEOUT_MS: int(10_000, 100, 600_000),
+  SUBSCRIBER_BACKOFF_BASE_MS: int(1_000, 1, 86_400_000),
+  SUBSCRIBER_BACKOFF_MAX_MS: int(3_600_000, 1, 604_800_000),
+  SUBSCRIBER_CONCURRENCY: int(16, 1, 1_024),
   CALSYNC_ENCRYPTION_KEY: z.string().optional(),
   CALSYNC_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
   DATABASE_URL_FILE: z.string().min(1).optional(),

@@ -78,6 +78,7 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
             reconcileMs: config.SYNC_RECONCILE_INTERVAL,
           },
           backfill,
+          changeFeedRetentionMs: config.CHANGE_FEED_RETENTION,
         }, signal),
     },
   });

@@ -15,6 +15,8 @@ import { adminApiModules } from "./api_modules.ts";
 import { mountConsole } from "../console/console.ts";
 import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
+import type { DeliveryLoop } from "../feed/delivery_loop.ts";
+import { startFeedDelivery } from "./feed_wiring.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
 import { checkReadiness, type ReadinessState } from "./readiness.ts";
@@ -40,18 +42,22 @@ export async function serve(
   const listeners = await startListeners(config, state, metrics);
 
   let scheduler: Scheduler | null = null;
+  let delivery: DeliveryLoop | null = null;
   let exitCode = 0;
   try {
     state.database = await openDatabase(config);
     state.migrated = await migrateWhenReachable(config, state, metrics, shutdown.signal);
     if (!shutdown.signal.aborted) {
       scheduler = startEngine(config, state.database.sql, metrics);
+      // Change feed delivery (#14): its own loop, so a slow subscriber never delays syncs.
+      delivery = startFeedDelivery(config, state.database.sql, metrics);
       await abortion(shutdown.signal);
     }
   } catch (error) {
     exitCode = 1;
     log.fatal("Cannot start: {error_message}", { error, error_message: (error as Error).message });
   }
+  await delivery?.stop(config.CALSYNC_SHUTDOWN_TIMEOUT_MS);
   await stopAll(config, listeners, scheduler, state.database);
   removeSignals();
   removeGuards();

@@ -1,6 +1,7 @@
 /** @module Periodic housekeeping: the connection-state gauge, dedupe-key pruning, channels. */
 import type { ChannelDeps } from "../channels/channel_deps.ts";
 import { runChannelMaintenance } from "./channel_pass.ts";
+import { pruneChangeFeed } from "./change_feed_retention.ts";
 import { type Sql, withDeadline } from "../storage/client.ts";
 import {
   countConnectionsByState,
@@ -29,6 +30,8 @@ export async function runMaintenance(
     poll?: { shortMs: number; longMs: number; reconcileMs: number };
     /** Set once no unscheduled rows are left, so later passes skip the search. */
     backfill?: { done: boolean };
+    /** CHANGE_FEED_RETENTION; unset: the feed is not pruned. */
+    changeFeedRetentionMs?: number;
   },
   signal: AbortSignal,
 ): Promise<void> {
@@ -59,6 +62,9 @@ export async function runMaintenance(
     if (removed < 1_000) break;
   }
   if (pruned > 0) log.info("Pruned {pruned} expired webhook dedupe keys", { pruned });
+  if (deps.changeFeedRetentionMs !== undefined && !signal.aborted) {
+    await pruneChangeFeed({ ...deps, retentionMs: deps.changeFeedRetentionMs }, signal);
+  }
   if (deps.channels && !signal.aborted) await runChannelMaintenance(deps.channels, signal);
 }
 

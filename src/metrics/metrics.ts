@@ -209,6 +209,36 @@ export function createMetrics() {
       help: "Start time of the process since unix epoch in seconds.",
       registers,
     }),
+    // Change feed delivery (#14).
+    subscriberDeliveries: new Counter({
+      name: "calsync_subscriber_deliveries_total",
+      help: "Webhook delivery attempts to change feed subscribers, by subscriber and result " +
+        "(success, rate_limited, server_error, client_error, timeout, network).",
+      labelNames: ["subscriber", "result"] as const,
+      registers,
+    }),
+    subscriberLag: new Gauge({
+      name: "calsync_subscriber_lag_changes",
+      help: "Changes committed that a subscriber has not acknowledged yet (head minus offset).",
+      labelNames: ["subscriber"] as const,
+      registers,
+    }),
+    subscriberLagSeconds: new Gauge({
+      name: "calsync_subscriber_lag_seconds",
+      help: "Age of the oldest change a subscriber has not acknowledged (0 when caught up).",
+      labelNames: ["subscriber"] as const,
+      registers,
+    }),
+    subscribersPaused: new Gauge({
+      name: "calsync_subscribers_paused",
+      help: "Subscribers paused (by an operator, or failing longer than SUBSCRIBER_MAX_FAILING).",
+      registers,
+    }),
+    changeFeedPruned: new Counter({
+      name: "calsync_change_feed_pruned_total",
+      help: "Changes removed by retention (CHANGE_FEED_RETENTION, kept until acknowledged).",
+      registers,
+    }),
   };
   metrics.startTime.set(Math.round(Date.now() / 1000 - performance.now() / 1000));
   return metrics;

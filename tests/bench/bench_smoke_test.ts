@@ -27,6 +27,11 @@ const METRICS = [
   "scheduler_syncs_per_s_cold3",
   "scheduler_drain_s_cold3",
   "scheduler_double_syncs",
+  "change_feed_full_sync_events_per_s",
+  "change_feed_deliveries_per_s",
+  "change_feed_commit_to_delivery_p50_ms",
+  "change_feed_commit_to_delivery_p99_ms",
+  "change_feed_follow_p99_ms",
 ];
 
 type Summary = { median: number; min: number; max: number; runs: number[] };
