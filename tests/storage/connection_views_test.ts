@@ -78,6 +78,7 @@ Deno.test("filters: state, provider and search by calendar text or exact id", as
   assertEquals(overview.counts.disabled, 10);
   assertEquals(overview.counts.active, 77);
   assert(isUuid(search.rows[0].id));
-  assertEquals(await tableExists(db.sql, "provider_health"), false);
+  assertEquals(await tableExists(db.sql, "no_such_table"), false);
+  assertEquals(await tableExists(db.sql, "provider_health"), true);
   assertEquals(await tableExists(db.sql, "external_calendar_connections"), true);
 });
