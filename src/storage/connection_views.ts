@@ -162,16 +162,3 @@ export async function tableExists(sql: Sql, table: string): Promise<boolean> {
     select to_regclass(${table}) is not null as found`;
   return row.found;
 }
-
-/**
- * Up to `limit` rows of an optional table as plain records, for sections whose owner has not
- * given the console a query of its own yet. The caller hides secret-named columns.
- */
-export async function sampleRows(
-  sql: Sql,
-  table: "provider_health" | "change_subscribers",
-  limit: number,
-): Promise<Record<string, unknown>[]> {
-  return await sql<Record<string, unknown>[]>`
-    select * from ${sql(table)} limit ${limit}`;
-}
