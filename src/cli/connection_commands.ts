@@ -5,6 +5,7 @@ import { createChannelDeps } from "../daemon/wiring.ts";
 import { logger } from "../log/setup.ts";
 import { createMetrics } from "../metrics/metrics.ts";
 import { findProvider } from "../storage/calendar_providers.ts";
+import { listAccountTokens, replaceAccountToken } from "../storage/accounts.ts";
 import {
   deleteConnection,
   insertConnection,
@@ -98,6 +99,12 @@ export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
     );
   }
   let resealed = 0;
+  for (const row of await listAccountTokens(sql)) {
+    if (!(await secrets.needsReseal(row.refresh_token))) continue;
+    const sealed = await secrets.seal(await secrets.open(row.refresh_token));
+    if (await replaceAccountToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+  }
+  // v1 rows that migration 007 has not moved into an account yet (none once it has run).
   for (const row of await listStoredRefreshTokens(sql)) {
     if (!(await secrets.needsReseal(row.refresh_token))) continue;
     const sealed = await secrets.seal(await secrets.open(row.refresh_token));

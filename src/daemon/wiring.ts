@@ -9,6 +9,7 @@ import type { Config } from "../config/config.ts";
 import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
 import type { Sql } from "../storage/client.ts";
 import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
+import { storeAccountRefreshToken } from "../storage/accounts.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type AccessTokens, createAccessTokens } from "../providers/access_tokens.ts";
 import { createGoogleAdapter } from "../providers/google.ts";
@@ -54,7 +55,14 @@ export function createSyncDeps(
       }),
     },
     tokens: createAccessTokens<ClaimedConnection>({
-      storeRotated: (connection, sealed) => storeRefreshToken(sql, connection, sealed),
+      storeRotated: (connection, sealed) =>
+        connection.accountId
+          ? storeAccountRefreshToken(sql, {
+            accountId: connection.accountId,
+            connectionId: connection.id,
+            leaseOwner: connection.leaseOwner,
+          }, sealed)
+          : storeRefreshToken(sql, connection, sealed),
       secrets: secretBoxFromConfig(config),
       timeoutMs,
       fetch: options.fetch,
