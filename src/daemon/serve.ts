@@ -12,6 +12,8 @@ import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../webhooks/routes.ts";
 import { mountAdminApi } from "../api/admin_api.ts";
 import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
+import { mountConnectFlow } from "../api/connect_routes.ts";
+import { connectDepsOnDemand } from "./connect_wiring.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
@@ -85,6 +87,12 @@ async function startListeners(
         modules: adminApiModules({ config, metrics, sql }),
         metrics,
         version: CALSYNC_VERSION,
+      });
+      // The connect flow the user's browser follows (not under /api/v1).
+      mountConnectFlow(app, {
+        adminToken: config.CALSYNC_ADMIN_TOKEN ?? null,
+        metrics,
+        connect: connectDepsOnDemand(config, sql, metrics),
       });
     },
   });

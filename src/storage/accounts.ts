@@ -59,12 +59,16 @@ export async function insertAccount(sql: Sql | Tx, input: NewAccount): Promise<{
  */
 export async function upsertConsentedAccount(
   tx: Tx,
-  input: NewAccount & { subject: string; refreshToken: string | null },
+  input: Omit<NewAccount, "subject" | "refreshToken"> & {
+    subject: string;
+    refreshToken: string | null;
+  },
 ): Promise<{ id: string; created: boolean } | null> {
   const [row] = await tx<{ id: string; created: boolean }[]>`
     insert into calendar_accounts (provider_id, subject, email, refresh_token, scopes)
-    select ${input.providerId}, ${input.subject}, ${input.email}, ${input.refreshToken},
-      ${input.scopes ?? []}
+    -- Without a new token the row only exists to hit the conflict; its empty token is never kept.
+    select ${input.providerId}, ${input.subject}, ${input.email},
+      coalesce(${input.refreshToken}::text, ''), ${input.scopes ?? []}
     where ${input.refreshToken}::text is not null
       or exists (select 1 from calendar_accounts where provider_id = ${input.providerId}
         and subject = ${input.subject})

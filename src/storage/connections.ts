@@ -94,6 +94,35 @@ export async function insertConnection(
   return { id: row.id, accountId: row.account_id };
 }
 
+/**
+ * Connects calendars of an account (consent, `connections add --calendar all`); calendars it
+ * already has are left as they are. Each new connection is due at once for its first full sync.
+ */
+export async function insertAccountConnections(
+  sql: Sql | Tx,
+  input: { providerId: string; accountId: string; calendarIds: string[]; label: string | null },
+): Promise<{ id: string; external_calendar_id: string }[]> {
+  if (input.calendarIds.length === 0) return [];
+  return await sql<{ id: string; external_calendar_id: string }[]>`
+    with inserted as (
+      insert into external_calendar_connections
+        (provider_id, account_id, external_calendar_id, account_label)
+      select ${input.providerId}, ${input.accountId}, calendar, ${input.label}
+      from unnest(${input.calendarIds}::text[]) as calendar
+      on conflict (account_id, external_calendar_id) do nothing
+      returning id, external_calendar_id
+    )
+    select id, external_calendar_id, pg_notify(${SYNC_CHANNEL}, id::text) from inserted`;
+}
+
+/** The external calendar ids an account already has connections for. */
+export async function connectedCalendarIds(sql: Sql, accountId: string): Promise<Set<string>> {
+  const rows = await sql<{ external_calendar_id: string }[]>`
+    select external_calendar_id from external_calendar_connections
+    where account_id = ${accountId}`;
+  return new Set(rows.map((row) => row.external_calendar_id));
+}
+
 /** Lists connections with the drill's verification columns; optionally one connection. */
 export async function listConnectionStatus(
   sql: Sql,
