@@ -61,6 +61,12 @@ Deno.test("the baked-in permissions do not stretch to the embedded database: DAT
   }
 });
 
+async function tokenFile(token: string): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "calsync-rt-" });
+  await Deno.writeTextFile(path, `${token}\n`);
+  return path;
+}
+
 Deno.test("with CALSYNC_ALLOW_NET, a provider host outside the list cannot be reached", async () => {
   const database = await createTestDatabase("perms_net");
   await using google = startFakeGoogle();
@@ -76,7 +82,16 @@ Deno.test("with CALSYNC_ALLOW_NET, a provider host outside the list cannot be re
     for (
       const args of [
         ["providers", "add", "--kind", "google", "--name", "g", "--allowlisted"],
-        ["connections", "add", "--provider", "g", "--calendar", "primary", "--refresh-token", "rt"],
+        [
+          "connections",
+          "add",
+          "--provider",
+          "g",
+          "--calendar",
+          "primary",
+          "--refresh-token-file",
+          await tokenFile("rt"),
+        ],
       ]
     ) assertEquals((await runWithBakedPermissions(args, env, build)).code, 0);
     const daemon = runWithBakedPermissions(

@@ -25,16 +25,20 @@ Deno.test("refresh tokens are encrypted at rest, used for syncs, rotated, and ne
     )).code,
     0,
   );
-  const added = await runCli([
-    "connections",
-    "add",
-    "--provider",
-    "o365",
-    "--calendar",
-    "primary",
-    "--refresh-token",
-    "m-rt-plain",
-  ], env);
+  const added = await runCli(
+    [
+      "connections",
+      "add",
+      "--provider",
+      "o365",
+      "--calendar",
+      "primary",
+      "--refresh-token-file",
+      "-",
+    ],
+    env,
+    { stdin: "m-rt-plain\n" },
+  );
   assertEquals(added.code, 0, added.stderr);
   const id = added.stdout.trim();
   const [stored] = await db
