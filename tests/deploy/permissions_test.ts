@@ -17,14 +17,20 @@ async function runWithBakedPermissions(
   env: Record<string, string>,
   build: Record<string, string> = {},
   timeoutMs = 15_000,
+  stdin?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...bakedPermissions(build), MAIN, ...args],
     env: { NO_COLOR: "1", ...env },
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
   const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
   const output = await child.output();
   clearTimeout(timer);
@@ -61,12 +67,6 @@ Deno.test("the baked-in permissions do not stretch to the embedded database: DAT
   }
 });
 
-async function tokenFile(token: string): Promise<string> {
-  const path = await Deno.makeTempFile({ prefix: "calsync-rt-" });
-  await Deno.writeTextFile(path, `${token}\n`);
-  return path;
-}
-
 Deno.test("with CALSYNC_ALLOW_NET, a provider host outside the list cannot be reached", async () => {
   const database = await createTestDatabase("perms_net");
   await using google = startFakeGoogle();
@@ -90,10 +90,14 @@ Deno.test("with CALSYNC_ALLOW_NET, a provider host outside the list cannot be re
           "--calendar",
           "primary",
           "--refresh-token-file",
-          await tokenFile("rt"),
+          "-",
         ],
       ]
-    ) assertEquals((await runWithBakedPermissions(args, env, build)).code, 0);
+    ) {
+      // The token comes on stdin: the binary may read only its own files.
+      const stdin = args.includes("--refresh-token-file") ? "rt\n" : undefined;
+      assertEquals((await runWithBakedPermissions(args, env, build, 15_000, stdin)).code, 0);
+    }
     const daemon = runWithBakedPermissions(
       ["serve"],
       { ...env, HOST: "127.0.0.1", PORT: "0", SYNC_BACKOFF_BASE_MS: "60000" },
