@@ -117,18 +117,17 @@ export async function accountCredentials(
   return row ? { id: row.id, providerKind: row.kind, refreshToken: row.refresh_token } : null;
 }
 
-/** Accounts by creation, a page after `after` (the previous page's last row). */
+/** Accounts by id (unique and stable, so cursors never repeat a row), after the id `after`. */
 export async function listAccounts(
   sql: Sql,
-  page: { limit: number; after?: { createdAt: string; id: string } } = { limit: 1_000 },
+  page: { limit: number; after?: string } = { limit: 10_000 },
 ): Promise<AccountRow[]> {
-  const at = page.after?.createdAt ?? null;
-  const id = page.after?.id ?? null;
+  const after = page.after ?? null;
   return await sql<AccountRow[]>`
     select ${accountColumns(sql)}
     from calendar_accounts a join calendar_providers p on p.id = a.provider_id
-    where ${at}::timestamptz is null or (a.created_at, a.id) > (${at}::timestamptz, ${id}::uuid)
-    order by a.created_at, a.id
+    where ${after}::uuid is null or a.id > ${after}::uuid
+    order by a.id
     limit ${page.limit}`;
 }
 

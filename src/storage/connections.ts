@@ -144,6 +144,31 @@ export async function listConnectionStatus(
     order by c.created_at, c.id`;
 }
 
+/**
+ * A page of connections (admin API) after the id `after`, optionally of one account. Pages go by
+ * id: unique and stable, so a cursor never repeats or skips a row.
+ */
+export async function listConnectionsPage(
+  sql: Sql,
+  page: { limit: number; after?: string; accountId?: string },
+): Promise<(ConnectionStatusRow & { created_at: Date })[]> {
+  const after = page.after ?? null;
+  const account = page.accountId ?? null;
+  return await sql<(ConnectionStatusRow & { created_at: Date })[]>`
+    select c.id, c.provider_id, p.name as provider_name, p.kind as provider_kind, c.account_id,
+      c.external_calendar_id, c.account_label, c.status, c.error_count, c.last_error,
+      c.backoff_until, c.sync_needed, c.last_synced_at, c.last_success_at,
+      c.last_notification_at, c.last_verified_at, c.due_at,
+      (select count(*) from held_event_deletions h where h.connection_id = c.id)::int
+        as held_deletions,
+      c.lease_owner, c.lease_expires_at, c.created_at
+    from external_calendar_connections c join calendar_providers p on p.id = c.provider_id
+    where (${account}::uuid is null or c.account_id = ${account}::uuid)
+      and (${after}::uuid is null or c.id > ${after}::uuid)
+    order by c.id
+    limit ${page.limit}`;
+}
+
 /** States `sync --force` leaves: the operator says the cause is fixed. Held deletions are not. */
 export const FORCE_LEAVES_STATES = ["calendar_unavailable", "disabled", "reauth_required"];
 

@@ -3,6 +3,9 @@ import { loadConfig } from "../../src/config/config.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import { mountConnectFlow } from "../../src/api/connect_routes.ts";
+import { mountAdminApi } from "../../src/api/admin_api.ts";
+import { adminApiModules } from "../../src/daemon/api_modules.ts";
+import { CALSYNC_VERSION } from "../../src/core/version.ts";
 import { createConnectDeps } from "../../src/daemon/connect_wiring.ts";
 import type { ConnectDeps } from "../../src/accounts/connect_deps.ts";
 import { insertProvider } from "../../src/storage/calendar_providers.ts";
@@ -56,22 +59,34 @@ export async function connectFixture(env: Record<string, string> = {}): Promise<
   await insertProvider(db.sql, { kind: "google", name: "google", allowlisted: true });
   await insertProvider(db.sql, { kind: "microsoft", name: "outlook", allowlisted: true });
   const metrics = createMetrics();
-  let deps: ConnectDeps | null = null;
+  // The redirect URIs name the port, so it is chosen before the config is built.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const fullEnv = {
+    ...fakeProviderEnv(google, microsoft),
+    CALSYNC_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    CALSYNC_ADMIN_TOKEN: ADMIN_TOKEN,
+    SYNC_HTTP_TIMEOUT_MS: "5000",
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const deps = createConnectDeps(config, db.sql, metrics);
   const app = createApp({
     metrics,
     readiness: () => Promise.resolve({ ready: true }),
     maxBodyBytes: 65_536,
-    routes: (app) =>
-      mountConnectFlow(app, { adminToken: ADMIN_TOKEN, metrics, connect: () => deps }),
+    routes: (app) => {
+      mountAdminApi(app, {
+        token: ADMIN_TOKEN,
+        modules: adminApiModules({ config, metrics, sql: () => db.sql }),
+        metrics,
+        version: CALSYNC_VERSION,
+      });
+      mountConnectFlow(app, { adminToken: ADMIN_TOKEN, metrics, connect: () => deps });
+    },
   });
-  const served = await serveApp(app);
-  const fullEnv = {
-    ...fakeProviderEnv(google, microsoft),
-    CALSYNC_PUBLIC_URL: served.url,
-    CALSYNC_ADMIN_TOKEN: ADMIN_TOKEN,
-    ...env,
-  };
-  deps = createConnectDeps(loadConfig(fullEnv), db.sql, metrics);
+  const served = await serveApp(app, port);
   return {
     db,
     google,
