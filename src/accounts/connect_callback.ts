@@ -6,7 +6,13 @@
 import { ConnectError } from "../core/errors.ts";
 import { sha256Hex } from "../crypto/sha256.ts";
 import { logger } from "../log/setup.ts";
-import { type AccountRow, findAccount, upsertConsentedAccount } from "../storage/accounts.ts";
+import {
+  type AccountRow,
+  adoptConsent,
+  findAccount,
+  upsertConsentedAccount,
+} from "../storage/accounts.ts";
+import type { Tx } from "../storage/client.ts";
 import { findProvider, type ProviderRow } from "../storage/calendar_providers.ts";
 import {
   claimConnectState,
@@ -127,13 +133,16 @@ async function finish(
   }
   const sealed = grant.refreshToken === null ? null : await deps.secrets.seal(grant.refreshToken);
   const accountId = await deps.sql.begin(async (tx) => {
-    const account = await upsertConsentedAccount(tx, {
+    const consented = {
       providerId: provider.id,
       subject: identity.subject,
       email: identity.email,
       refreshToken: sealed,
       scopes: grant.scopes,
-    });
+    };
+    const account = state.account_id === null
+      ? await upsertConsentedAccount(tx, consented)
+      : await reconsentAccount(tx, state.account_id, consented);
     if (account === null) {
       throw new ConnectError(
         "no_refresh_token",
@@ -150,4 +159,28 @@ async function finish(
     return account.id;
   });
   return { account: (await findAccount(deps.sql, accountId))!, connected: calendars };
+}
+
+/**
+ * A re-consent for a known account: an account moved from v1 (subject unknown) takes the
+ * consenting identity, so the user's calendars stay on it; one that knows its subject accepts only
+ * that user, so a link made for Alice cannot put Bob's token on Alice's account.
+ */
+async function reconsentAccount(
+  tx: Tx,
+  accountId: string,
+  consented: Parameters<typeof upsertConsentedAccount>[1],
+): Promise<{ id: string } | null> {
+  const account = await findAccount(tx, accountId);
+  if (account && account.subject !== null && account.subject !== consented.subject) {
+    throw new ConnectError(
+      "wrong_account",
+      "Another user consented than the account this flow was started for",
+    );
+  }
+  if (account?.subject === null) {
+    const adopted = await adoptConsent(tx, accountId, consented);
+    if (adopted) return { id: accountId };
+  }
+  return await upsertConsentedAccount(tx, consented);
 }

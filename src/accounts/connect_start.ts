@@ -58,6 +58,7 @@ export async function startConnect(
     redirectUri,
     calendars: input.calendars ?? deps.defaultCalendars,
     ttlMs: deps.stateTtlMs,
+    accountId: account?.id ?? null,
   });
   return { url, expiresAt, stateHash, provider };
 }

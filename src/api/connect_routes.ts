@@ -38,6 +38,7 @@ const PAGES: Record<ConnectFailureReason | "internal", [number, string, string]>
   exchange_failed: [502, "Sign-in failed", "The provider did not confirm the sign-in."],
   id_token_invalid: [502, "Sign-in failed", "The provider's answer did not identify you."],
   no_refresh_token: [502, "Sign-in incomplete", "Start again and grant offline access."],
+  wrong_account: [409, "Another account", "Sign in with the account this link was made for."],
   discovery_failed: [502, "Calendars unavailable", "Your calendars could not be listed."],
   internal: [500, "Something went wrong", "Nothing was connected. Start again later."],
 };

@@ -282,6 +282,7 @@ export type ConnectFailureReason =
   | "exchange_failed"
   | "id_token_invalid"
   | "no_refresh_token"
+  | "wrong_account"
   | "discovery_failed";
 
 /** A connect flow failed; nothing was stored. `message` never contains a secret. */

@@ -82,6 +82,29 @@ export async function upsertConsentedAccount(
   return row;
 }
 
+/**
+ * Gives an account without a subject (moved from v1) the identity of its re-consent: false when
+ * another account already has that subject (the caller then updates that one instead).
+ */
+export async function adoptConsent(
+  tx: Tx,
+  accountId: string,
+  input: { subject: string; email: string | null; refreshToken: string | null; scopes?: string[] },
+): Promise<boolean> {
+  const rows = await tx`
+    update calendar_accounts a set subject = ${input.subject},
+      email = coalesce(${input.email}, a.email),
+      refresh_token = coalesce(${input.refreshToken}::text, a.refresh_token),
+      scopes = ${input.scopes ?? []}, status = 'active', last_error = null, updated_at = now()
+    where a.id = ${accountId} and a.subject is null
+      and not exists (select 1 from calendar_accounts o
+        where o.provider_id = a.provider_id and o.subject = ${input.subject})
+    returning a.id`;
+  if (rows.length === 0) return false;
+  await reactivateConnections(tx, accountId);
+  return true;
+}
+
 /** Makes an account's `reauth_required` connections active and requests a sync of each. */
 async function reactivateConnections(sql: Sql | Tx, accountId: string): Promise<number> {
   const rows = await sql`

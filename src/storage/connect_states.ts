@@ -14,6 +14,8 @@ export type ConnectStateRow = {
   code_verifier: string;
   redirect_uri: string;
   calendars: ConnectCalendars;
+  /** The account this flow re-consents (null: whoever consents); the result once connected. */
+  account_id: string | null;
 };
 
 /** Records a new flow's state (hashed) and sealed verifier; it expires after `ttlMs`. */
@@ -26,15 +28,17 @@ export async function insertConnectState(
     redirectUri: string;
     calendars: ConnectCalendars;
     ttlMs: number;
+    accountId?: string | null;
   },
 ): Promise<{ expiresAt: Date }> {
   // Abandoned flows go as new ones start: the table stays as small as the flows in progress.
   await sql`delete from oauth_connect_states where expires_at < now() - interval '1 day'`;
   const [row] = await sql<{ expires_at: Date }[]>`
     insert into oauth_connect_states
-      (state_hash, provider_id, code_verifier, redirect_uri, calendars, expires_at)
+      (state_hash, provider_id, code_verifier, redirect_uri, calendars, account_id, expires_at)
     values (${input.stateHash}, ${input.providerId}, ${input.codeVerifier}, ${input.redirectUri},
-      ${input.calendars}, now() + make_interval(secs => ${input.ttlMs / 1000}))
+      ${input.calendars}, ${input.accountId ?? null},
+      now() + make_interval(secs => ${input.ttlMs / 1000}))
     returning expires_at`;
   return { expiresAt: row.expires_at };
 }
@@ -60,7 +64,7 @@ export async function claimConnectState(
         and expires_at > now()
       returning state_hash
     )
-    select s.state_hash, s.provider_id, s.code_verifier, s.redirect_uri, s.calendars,
+    select s.state_hash, s.provider_id, s.code_verifier, s.redirect_uri, s.calendars, s.account_id,
       exists (select 1 from claimed) as claimed, s.used_at is not null as used
     from oauth_connect_states s
     where s.state_hash = ${stateHash} and s.provider_id = ${providerId}`;

@@ -6,6 +6,7 @@ import {
   followRedirects,
   storedCounts,
 } from "../support/connect_fixture.ts";
+import { insertConnection } from "../../src/storage/connections.ts";
 
 const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -192,4 +193,41 @@ Deno.test("consenting again re-authorises the same account and its calendars", a
   assertEquals(accounts.map((row) => row.status), ["active"]);
   const connections = await t.db.sql`select status, sync_needed from external_calendar_connections`;
   assertEquals(connections.map((row) => [row.status, row.sync_needed]), [["active", true]]);
+});
+
+Deno.test("re-consenting a v1 account gives it its subject; another user is refused for it", async () => {
+  await using t = await connectFixture();
+  t.google.addUser({ subject: "1", email: "a@example.com" });
+  t.google.addUser({ subject: "2", email: "b@example.com" });
+  const [provider] = await t.db.sql`select id from calendar_providers where name = 'google'`;
+  // As migration 007 leaves a v1 connection: an account without a subject, its calendar kept.
+  const { id: connectionId, accountId } = await insertConnection(t.db.sql, {
+    providerId: provider.id,
+    externalCalendarId: "a@example.com",
+    refreshToken: "1//v1-token",
+    accountLabel: "a@example.com",
+  });
+  await t.db.sql`update external_calendar_connections set status = 'reauth_required'`;
+  t.google.consentAs("1");
+  const started = await fetch(`${t.served.url}/connect/google?account=${accountId}`, {
+    headers: { ...AUTH, accept: "application/json" },
+  });
+  const adopted = await followRedirects((await started.json()).url);
+  assertEquals(adopted.status, 200, adopted.body);
+  const accounts = await t.db.sql`select id, subject, refresh_token from calendar_accounts`;
+  assertEquals(accounts.map((row) => [row.id, row.subject]), [[accountId, "1"]]);
+  assert(accounts[0].refresh_token !== "1//v1-token", "the new token was not stored");
+  const [connection] = await t.db.sql`
+    select id, status from external_calendar_connections`;
+  assertEquals([connection.id, connection.status], [connectionId, "active"]);
+
+  // A link made for account "1" that user "2" follows changes nothing.
+  t.google.consentAs("2");
+  const other = await fetch(`${t.served.url}/connect/google?account=${accountId}`, {
+    headers: { ...AUTH, accept: "application/json" },
+  });
+  const refused = await followRedirects((await other.json()).url);
+  assertEquals(refused.status, 409);
+  assertStringIncludes(refused.body, "Another account");
+  assertEquals(await storedCounts(t.db.sql), { accounts: 1, connections: 1 });
 });
