@@ -261,12 +261,27 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     const accessToken = tokens.issueAccessToken(ttl);
     const owner = consent.ownerOf(refreshToken);
     if (owner) consent.bind(accessToken, owner.subject);
+    const now = Math.floor(Date.now() / 1000);
+    // Google returns an id token on refresh when the grant included openid (consent-issued here).
+    const idToken = owner && client.clientId
+      ? {
+        id_token: consent.idToken({
+          iss: host.origin,
+          aud: client.clientId,
+          sub: owner.subject,
+          email: owner.email,
+          iat: now,
+          exp: now + 3600,
+        }),
+      }
+      : {};
     return jsonResponse(
       {
         access_token: accessToken,
         expires_in: ttl,
         scope: SCOPE,
         token_type: "Bearer",
+        ...idToken,
       },
       200,
       { "cache-control": "no-cache, no-store, max-age=0, must-revalidate", pragma: "no-cache" },

@@ -10,6 +10,8 @@ import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_
 import type { Sql } from "../storage/client.ts";
 import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
 import { storeAccountRefreshToken } from "../storage/accounts.ts";
+import { learnAccountIdentity } from "../accounts/account_identity.ts";
+import { oauthEndpointsFromConfig } from "../accounts/oauth_endpoints.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type AccessTokens, createAccessTokens } from "../providers/access_tokens.ts";
 import { createGoogleAdapter } from "../providers/google.ts";
@@ -63,6 +65,15 @@ export function createSyncDeps(
             leaseOwner: connection.leaseOwner,
           }, sealed)
           : storeRefreshToken(sql, connection, sealed),
+      // An account moved from v1 learns who it is from the first refresh that names it.
+      onIdToken: (connection, idToken) =>
+        connection.accountId
+          ? learnAccountIdentity(sql, oauthEndpointsFromConfig(config), {
+            accountId: connection.accountId,
+            kind: connection.providerKind,
+            idToken,
+          })
+          : Promise.resolve(),
       secrets: secretBoxFromConfig(config),
       timeoutMs,
       fetch: options.fetch,

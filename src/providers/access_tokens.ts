@@ -44,6 +44,8 @@ export function createAccessTokens<T extends TokenOwner>(options: {
   /** Refresh tokens are stored sealed; opened only here, right before use. */
   secrets: SecretBox;
   fetch?: FetchFn;
+  /** Called (best effort: its failure is ignored) with an id token a refresh returned. */
+  onIdToken?: (owner: T, idToken: string) => Promise<unknown>;
 }): AccessTokens<T> {
   const cache = new Map<string, AccessGrant>();
   const inflight = new Map<string, Promise<AccessGrant>>();
@@ -83,6 +85,10 @@ export function createAccessTokens<T extends TokenOwner>(options: {
       }
     }
     cache.set(key, grant);
+    if (grant.idToken && options.onIdToken) {
+      // Best effort: who the account is never stands in the way of its sync.
+      await options.onIdToken(connection, grant.idToken).catch(() => {});
+    }
     return grant;
   }
 

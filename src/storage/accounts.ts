@@ -250,3 +250,19 @@ export async function replaceAccountToken(
     returning id`;
   return rows.length === 1;
 }
+
+/** Sets the subject (and email) of an account that has none, unless another account has it. */
+export async function setAccountIdentity(
+  sql: Sql,
+  accountId: string,
+  identity: { subject: string; email: string | null },
+): Promise<boolean> {
+  const rows = await sql`
+    update calendar_accounts a set subject = ${identity.subject},
+      email = coalesce(a.email, ${identity.email}), updated_at = now()
+    where a.id = ${accountId} and a.subject is null
+      and not exists (select 1 from calendar_accounts o
+        where o.provider_id = a.provider_id and o.subject = ${identity.subject})
+    returning a.id`;
+  return rows.length === 1;
+}

@@ -116,3 +116,28 @@ Deno.test("one account with three calendars refreshes once, and invalid_grant ma
   // None of the three is claimed again, so the dead token is not tried once per calendar.
   for (const id of ids) assert((await claimOne(t.db.sql, id)) === null, `${id} was claimable`);
 });
+
+Deno.test("an account moved from v1 learns its subject from the id token of its next refresh", async () => {
+  await using db = await createMigratedDatabase("account_identity");
+  await using google = startFakeGoogle({ clientId: "cid", clientSecret: "cs" });
+  const harness = createHarness(db.sql, {
+    GOOGLE_API_BASE_URL: google.baseUrl,
+    GOOGLE_TOKEN_URL: google.tokenUrl,
+    GOOGLE_AUTH_URL: google.authUrl,
+    GOOGLE_CLIENT_ID: "cid",
+    GOOGLE_CLIENT_SECRET: "cs",
+  });
+  const provider = await insertProvider(db.sql, { kind: "google", name: "g", allowlisted: true });
+  const user = google.addUser({ subject: "9001", email: "erin@example.com" });
+  // What migration 007 leaves: an account with the v1 token and no subject.
+  const { id, accountId } = await insertConnection(db.sql, {
+    providerId: provider.id,
+    externalCalendarId: user.email,
+    refreshToken: google.issueRefreshTokenFor(user.subject),
+    accountLabel: null,
+  });
+  assertEquals((await harness.syncOnce(id))?.outcome, "success");
+  const [account] = await db
+    .sql`select subject, email from calendar_accounts where id = ${accountId}`;
+  assertEquals([account.subject, account.email], ["9001", "erin@example.com"]);
+});
