@@ -75,54 +75,53 @@ reset lock_timeout;
 create index if not exists calendar_accounts_v1_token_idx
   on calendar_accounts (provider_id, md5(refresh_token));
 
+-- The backfill is one statement that commits as it goes: the session's statement timeout would
+-- cut it on a large table, so it is lifted until the end of this file.
+set statement_timeout = 0;
+
 do $$
 declare
-  moved integer;
+  last_id uuid := '00000000-0000-0000-0000-000000000000';
+  batch_end uuid;
 begin
   loop
-    with batch as (
-      select id, provider_id, refresh_token, account_label
-      from external_calendar_connections
-      where account_id is null and refresh_token is not null
-      order by id
-      limit 1000
-      for update
-    ),
-    tokens as (
-      select distinct on (provider_id, refresh_token) provider_id, refresh_token, account_label
-      from batch order by provider_id, refresh_token, account_label nulls last
-    ),
-    created as (
-      insert into calendar_accounts (provider_id, refresh_token, label)
-      select t.provider_id, t.refresh_token, t.account_label from tokens t
-      where not exists (
+    -- Walks the primary key once (each batch starts after the previous one's last id), so the
+    -- backfill reads the table once however large it is.
+    select id into batch_end from external_calendar_connections
+    where id > last_id order by id offset 999 limit 1;
+    if batch_end is null then
+      -- The last, partial batch.
+      select id into batch_end from external_calendar_connections
+      where id > last_id order by id desc limit 1;
+    end if;
+    exit when batch_end is null;
+    -- 1. An account for every token of the batch that has none yet (tokens repeat across
+    --    batches: the md5 index finds the earlier one).
+    insert into calendar_accounts (provider_id, refresh_token, label)
+    select distinct on (c.provider_id, c.refresh_token) c.provider_id, c.refresh_token,
+      c.account_label
+    from external_calendar_connections c
+    where c.id > last_id and c.id <= batch_end
+      and c.account_id is null and c.refresh_token is not null
+      and not exists (
         select 1 from calendar_accounts a
-        where a.provider_id = t.provider_id and md5(a.refresh_token) = md5(t.refresh_token)
-          and a.refresh_token = t.refresh_token)
-      returning id, provider_id, refresh_token
-    ),
-    labelled as (
-      update calendar_accounts a set label = t.account_label from tokens t
-      where a.provider_id = t.provider_id and md5(a.refresh_token) = md5(t.refresh_token)
-        and a.refresh_token = t.refresh_token and a.label is null and t.account_label is not null
-    ),
-    accounts as (
-      select id, provider_id, refresh_token from created
-      union all
-      select a.id, a.provider_id, a.refresh_token from calendar_accounts a
-      join tokens t on a.provider_id = t.provider_id
-        and md5(a.refresh_token) = md5(t.refresh_token) and a.refresh_token = t.refresh_token
-    ),
-    moved_rows as (
-      update external_calendar_connections c set account_id = a.id, refresh_token = null
-      from batch b join accounts a
-        on a.provider_id = b.provider_id and a.refresh_token = b.refresh_token
-      where c.id = b.id
-      returning c.id
-    )
-    select count(*) into moved from moved_rows;
+        where a.provider_id = c.provider_id and md5(a.refresh_token) = md5(c.refresh_token)
+          and a.refresh_token = c.refresh_token)
+    order by c.provider_id, c.refresh_token, c.account_label nulls last;
+    -- 2. The batch's connections join their account; their own copy of the token goes.
+    update external_calendar_connections c set account_id = a.id, refresh_token = null
+    from calendar_accounts a
+    where c.id > last_id and c.id <= batch_end
+      and c.account_id is null and c.refresh_token is not null
+      and a.provider_id = c.provider_id and md5(a.refresh_token) = md5(c.refresh_token)
+      and a.refresh_token = c.refresh_token;
+    -- 3. An account made in an earlier batch keeps a label found in this one.
+    update calendar_accounts a set label = c.account_label
+    from external_calendar_connections c
+    where c.id > last_id and c.id <= batch_end and c.account_id = a.id
+      and a.label is null and c.account_label is not null;
+    last_id := batch_end;
     commit;
-    exit when moved = 0;
   end loop;
 end
 $$;
@@ -143,6 +142,8 @@ alter table external_calendar_connections
   drop constraint if exists external_calendar_connections_provider_id_external_calendar_key;
 
 reset lock_timeout;
+
+reset statement_timeout;
 
 select format('%s v1 connections belong to %s accounts', count(*) filter (where account_id is not null),
   count(distinct account_id)) as calsync_note
