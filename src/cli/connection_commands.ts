@@ -83,6 +83,7 @@ export const listConnections: CommandHandler = async ({ sql, emit }) => {
     formatTable(rows, [
       "id",
       "provider_name",
+      "account_id",
       "external_calendar_id",
       "account_label",
       "status",
