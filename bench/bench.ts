@@ -3,6 +3,7 @@
  * one run on one database server, and prints metric | calsync | ceiling | ratio | notes.
  *
  *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
+ *   deno task bench --scale [--rows N]     (the tables at N connections, default 1,000,000)
  *
  * Sections: webhooks, webhook_to_sync, full_sync, scheduler. The database server is
  * DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; the run
@@ -15,6 +16,7 @@ import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratc
 import { benchFullSync, type FullSyncSize } from "./full_sync_bench.ts";
 import { hasWrk } from "./load_generator.ts";
 import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
+import { benchScale } from "./scale_bench.ts";
 import { benchScheduler } from "./scheduler_bench.ts";
 import { benchWebhookIngestion } from "./webhook_bench.ts";
 import { benchWebhookToSync } from "./webhook_to_sync_bench.ts";
@@ -61,10 +63,12 @@ const FLAGS = {
   reps: { type: "string" },
   only: { type: "string" },
   "deno-load": { type: "boolean" },
+  scale: { type: "boolean" },
+  rows: { type: "string" },
 } as const;
 
 const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
-  `[--only ${SECTIONS.join(",")}] [--deno-load]`;
+  `[--only ${SECTIONS.join(",")}] [--deno-load] | --scale [--rows N]`;
 
 /** Runs the benchmark with command-line arguments; resolves to the exit code. */
 export async function runBench(args: string[]): Promise<number> {
@@ -80,11 +84,14 @@ export async function runBench(args: string[]): Promise<number> {
         denoLoad: values["deno-load"] === true,
         plan: { ...base, reps: integerFlag(values.reps, "reps", { fallback: base.reps }) },
         only: choicesFlag(values.only, "only", SECTIONS),
+        scale: values.scale === true,
+        rows: integerFlag(values.rows, "rows", { fallback: 1_000_000 }),
       };
     },
   );
   if ("exitCode" in parsed) return parsed.exitCode;
   const { quick, json, denoLoad, plan, only } = parsed.options;
+  if (parsed.options.scale) return await runScale(parsed.options.rows);
   const started = performance.now();
   const ctx: BenchContext = {
     reps: plan.reps,
@@ -149,6 +156,29 @@ export async function runBench(args: string[]): Promise<number> {
   if (json) {
     await Deno.writeTextFile(json, JSON.stringify(reportDocument(meta, rows), null, 2));
     ctx.log(`wrote ${json}`);
+  }
+  return 0;
+}
+
+/** `--scale`: the tables at `rows` connections on a scratch database, printed as Markdown. */
+async function runScale(rows: number): Promise<number> {
+  const started = performance.now();
+  const log = (message: string) =>
+    console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`);
+  const server = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
+    DEFAULT_SERVER;
+  const db = await migrateScratchDatabase(
+    await createScratchDatabase(server, { purpose: "bench" }),
+    { max: 8, statementTimeoutMs: 3_600_000, applicationName: "bench-scale" },
+  );
+  try {
+    const report = await benchScale(db.sql, rows, log);
+    console.log(report.lines.join("\n"));
+    console.log(
+      `\n--scale --rows ${rows} in ${Math.round((performance.now() - started) / 1000)} s`,
+    );
+  } finally {
+    await db.close();
   }
   return 0;
 }

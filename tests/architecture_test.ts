@@ -25,6 +25,8 @@ const ENGINE = [
   "src/maintenance",
   "src/accounts",
   "src/feed",
+  // Per-provider lanes: breaker, drain and quota; injected into the scheduler and sync by daemon.
+  "src/lanes",
 ];
 // The interfaces an embedding application or an operator's browser uses.
 const FRONT = ["src/api", "src/console"];
@@ -46,6 +48,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   "src/channels": [...VOCABULARY, "src/storage", "src/providers"],
   "src/webhooks": [...VOCABULARY, "src/storage", "src/http"],
   "src/maintenance": [...VOCABULARY, "src/storage", "src/channels"],
+  "src/lanes": [...VOCABULARY, "src/storage"],
   "src/accounts": [...VOCABULARY, "src/storage", "src/providers", "src/channels"],
   "src/feed": [...VOCABULARY, "src/storage", "src/http"],
   "src/api": [...VOCABULARY, ...ADAPTERS, ...ENGINE],

@@ -2,6 +2,7 @@
  * @module The soak's convergence checks on collected evidence: pure functions, so each can be
  * shown to fail on synthetic evidence of a violation.
  */
+import type { ReconciliationEvidence } from "./final_reconciliation.ts";
 import { sumSamples } from "../drill/prometheus.ts";
 import type { AuditTrail } from "./audit.ts";
 import {
@@ -159,10 +160,30 @@ export function checkFailureAccounting(processes: readonly ProcessEvidence[]): C
   );
 }
 
+/**
+ * The final reconciliation verified every connection and repaired nothing: no fault left drift
+ * that only a reconciliation could find.
+ */
+export function checkNoDrift(evidence: ReconciliationEvidence): CheckResult {
+  const violations: string[] = [];
+  const repairs = evidence.repairsAfter - evidence.repairsBefore;
+  if (!evidence.scraped) violations.push("a replica's /metrics could not be read");
+  if (evidence.verified < evidence.connections) {
+    violations.push(`${evidence.connections - evidence.verified} connections not verified in time`);
+  }
+  if (repairs > 0) violations.push(`${repairs} drift repairs (calendar_sync_drift_repairs_total)`);
+  return checkResult(
+    "final reconciliation repaired nothing",
+    `${evidence.verified}/${evidence.connections} connections verified, ${repairs} drift repairs`,
+    violations,
+  );
+}
+
 /** Runs every check, in report order. */
 export function runChecks(evidence: ChaosEvidence): CheckResult[] {
   return [
     checkConvergence(evidence.mirrors),
+    checkNoDrift(evidence.reconciliation),
     checkDedupe(evidence.audit, evidence.acknowledgedKeys),
     checkExclusiveSyncs(evidence.audit.leases, evidence.processes, evidence.clock),
     checkProcesses(evidence.processes),

@@ -1,4 +1,5 @@
 /** @module What the soak collects for its convergence checks, and what a check reports. */
+import type { ReconciliationEvidence } from "./final_reconciliation.ts";
 import type { LogLine, ProviderKind } from "../drill/evidence.ts";
 import type { Sample } from "../drill/prometheus.ts";
 import type { AuditTrail } from "./audit.ts";
@@ -41,6 +42,8 @@ export type ChaosEvidence = {
   processes: readonly ProcessEvidence[];
   /** Dedupe keys of change notifications the daemon acknowledged with 2xx (Google's). */
   acknowledgedKeys: readonly string[];
+  /** The reconciliation of every connection after settling. */
+  reconciliation: ReconciliationEvidence;
 };
 
 /** The verdict of one check; `violations` name each offending item. */

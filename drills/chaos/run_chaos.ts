@@ -10,6 +10,7 @@ import { runMutator } from "./mutator.ts";
 import { createPrng } from "./prng.ts";
 import { type ChaosFigures, syncFigures } from "./report.ts";
 import { settle } from "./settle.ts";
+import { finalReconciliation } from "./final_reconciliation.ts";
 
 /** Settings of one soak. */
 export type ChaosOptions = {
@@ -68,6 +69,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
     const since = Date.now();
     log(`injection stopped; settling (up to ${options.settleTimeoutMs / 1000} s)`);
     const settled = await settle(env, { timeoutMs: options.settleTimeoutMs, since });
+    log("converged or timed out; reconciling every connection once");
+    const reconciliation = await finalReconciliation(env, { timeoutMs: options.settleTimeoutMs });
     const processes = await collectProcesses(env);
     const { audit, clock } = await collectAudit(env, clockAtStart);
     const acknowledgedKeys = await acknowledgedGoogleKeys(env);
@@ -77,6 +80,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       clock,
       processes,
       acknowledgedKeys,
+      reconciliation,
     });
     const deliveries = [...env.providers.values()].map((p) => p.deliveries());
     const gateDeliveries = env.gate.requests.filter((r) => r.path.startsWith("/webhooks/"));

@@ -6,6 +6,7 @@
  */
 import type { Sql } from "../../src/storage/client.ts";
 import type { ConnectionState } from "./evidence.ts";
+import { type ConnectionRow, toState } from "./snapshot.ts";
 
 /** One update of a connection row: the state it left, and when (database clock, ms). */
 export type AuditEntry = {
@@ -78,17 +79,9 @@ export async function auditMark(adminSql: Sql): Promise<number> {
   return row.id;
 }
 
-type AuditRow = {
+type AuditRow = ConnectionRow & {
   id: number;
-  error_count: number;
-  last_error: unknown;
-  backoff_until: Date | null;
-  sync_needed: boolean;
-  last_success_at: Date | null;
-  sync_cursor: unknown;
-  status: string;
   old_lease_owner: string | null;
-  lease_owner: string | null;
   requests: number;
   tx_at: Date;
 };
@@ -109,16 +102,7 @@ export async function connectionHistory(
     txAt: row.tx_at.getTime(),
     oldLeaseOwner: row.old_lease_owner,
     requests: row.requests,
-    state: {
-      errorCount: row.error_count,
-      lastError: row.last_error,
-      backoffUntil: row.backoff_until,
-      syncNeeded: row.sync_needed,
-      lastSuccessAt: row.last_success_at,
-      syncCursor: row.sync_cursor,
-      status: row.status,
-      leaseOwner: row.lease_owner,
-    },
+    state: toState(row),
   }));
 }
 

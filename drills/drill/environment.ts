@@ -23,6 +23,8 @@ import { startWebhookGate, type WebhookGate } from "./webhook_gate.ts";
 /** The connection a scenario works on, for one provider. */
 export type DrillConnection = {
   scenario: ScenarioName;
+  /** Which of the scenario's connections ("main" unless the scenario asked for several). */
+  variant: string;
   kind: ProviderKind;
   providerId: string;
   connectionId: string;
@@ -44,6 +46,10 @@ export const DAEMON_SETTINGS = {
   CALSYNC_SHUTDOWN_TIMEOUT_MS: "3000",
   WEBHOOK_RESPONSE_DEADLINE_MS: "1500",
   SYNC_PROVIDER_ALLOWLIST: "google,microsoft",
+  // The outage scenario's breaker: probes 1 s, 2 s, then every 4 s; recovery drains in ~1 s.
+  SYNC_BREAKER_PROBE_INTERVAL: "1000ms",
+  SYNC_BREAKER_PROBE_MAX: "4000ms",
+  SYNC_BREAKER_DRAIN_STEP: "200ms",
   LOG_LEVEL: "info",
 } as const;
 
@@ -70,7 +76,7 @@ export type DrillEnvironment = {
   daemon: Daemon;
   providers: ReadonlyMap<ProviderKind, DrillProvider>;
   connections: readonly DrillConnection[];
-  connection(scenario: ScenarioName, kind: ProviderKind): DrillConnection;
+  connection(scenario: ScenarioName, kind: ProviderKind, variant?: string): DrillConnection;
   /** The daemon's environment; operator commands run with it too (database via the proxy). */
   daemonEnv: Record<string, string>;
   /** Whether the daemon has working webhook endpoints and channels, and if not, why. */
@@ -80,6 +86,32 @@ export type DrillEnvironment = {
 };
 
 const SEED_EVENTS = 3;
+
+/** Seeds a calendar at the fake and connects it, with its own provider row (its own labels). */
+async function addConnection(
+  db: DrillDatabase,
+  provider: DrillProvider,
+  where: { scenario: ScenarioName; variant: string; kind: ProviderKind },
+): Promise<DrillConnection> {
+  const { scenario, variant, kind } = where;
+  const name = variant === "main" ? scenario : `${scenario}-${variant}`;
+  const calendar = `drill-${name}`;
+  const refreshToken = `drill-refresh-${name}-${kind}`;
+  provider.addRefreshToken(refreshToken);
+  for (let i = 1; i <= SEED_EVENTS; i++) provider.putEvent(calendar, `Seed ${i} (${name})`);
+  const { id: providerId } = await insertProvider(db.adminSql, {
+    kind,
+    name: `drill-${name}-${kind}`,
+    allowlisted: true,
+  });
+  const { id: connectionId } = await insertConnection(db.adminSql, {
+    providerId,
+    externalCalendarId: calendar,
+    refreshToken,
+    accountLabel: `outage drill: ${name}`,
+  });
+  return { scenario, variant, kind, providerId, connectionId, calendar };
+}
 
 async function webhookAvailability(
   daemon: Daemon,
@@ -112,6 +144,10 @@ export async function setUpEnvironment(options: {
   databaseUrl: string | undefined;
   kinds: readonly ProviderKind[];
   scenarios: readonly ScenarioName[];
+  /** Daemon settings over DAEMON_SETTINGS (a scenario's compressed intervals). */
+  settings?: Readonly<Record<string, string>>;
+  /** The connections of a scenario that needs several (one per variant); else one, "main". */
+  variants?: Partial<Record<ScenarioName, readonly string[]>>;
 }): Promise<DrillEnvironment> {
   const stack: Array<() => Promise<void>> = [];
   const unwind = async () => {
@@ -135,6 +171,7 @@ export async function setUpEnvironment(options: {
     stack.push(() => Deno.remove(dataDir, { recursive: true }));
     const daemonEnv: Record<string, string> = {
       ...DAEMON_SETTINGS,
+      ...options.settings,
       DATABASE_URL: proxy.url(db.roleUrl),
       CALSYNC_PUBLIC_URL: gate.url,
       CALSYNC_DATA_DIR: dataDir,
@@ -152,26 +189,11 @@ export async function setUpEnvironment(options: {
 
     const connections: DrillConnection[] = [];
     for (const scenario of options.scenarios) {
-      for (const kind of options.kinds) {
-        const provider = providers.get(kind)!;
-        const calendar = `drill-${scenario}`;
-        const refreshToken = `drill-refresh-${scenario}-${kind}`;
-        provider.addRefreshToken(refreshToken);
-        for (let i = 1; i <= SEED_EVENTS; i++) {
-          provider.putEvent(calendar, `Seed ${i} (${scenario})`);
+      for (const variant of options.variants?.[scenario] ?? ["main"]) {
+        for (const kind of options.kinds) {
+          const provider = providers.get(kind)!;
+          connections.push(await addConnection(db, provider, { scenario, variant, kind }));
         }
-        const { id: providerId } = await insertProvider(db.adminSql, {
-          kind,
-          name: `drill-${scenario}-${kind}`,
-          allowlisted: true,
-        });
-        const { id: connectionId } = await insertConnection(db.adminSql, {
-          providerId,
-          externalCalendarId: calendar,
-          refreshToken,
-          accountLabel: `outage drill: ${scenario}`,
-        });
-        connections.push({ scenario, kind, providerId, connectionId, calendar });
       }
     }
     const ids = connections.map((c) => c.connectionId);
@@ -191,9 +213,11 @@ export async function setUpEnvironment(options: {
       daemon,
       providers,
       connections,
-      connection(scenario, kind) {
-        const found = connections.find((c) => c.scenario === scenario && c.kind === kind);
-        if (!found) throw new Error(`No drill connection for ${scenario}/${kind}`);
+      connection(scenario, kind, variant = "main") {
+        const found = connections.find((c) =>
+          c.scenario === scenario && c.kind === kind && c.variant === variant
+        );
+        if (!found) throw new Error(`No drill connection for ${scenario}/${variant}/${kind}`);
         return found;
       },
       daemonEnv,

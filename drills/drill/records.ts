@@ -3,6 +3,7 @@ import type { Sql } from "../../src/storage/client.ts";
 import type { CheckOutcome } from "./diagnosis.ts";
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import { type VerificationRow, verificationRows } from "./snapshot.ts";
+import type { Timeline, TimelineEvent } from "./timeline.ts";
 
 /** During the fault, or after it was removed. */
 export type Phase = "outage" | "recovery";
@@ -32,6 +33,8 @@ export type ScenarioResult = {
   checks: CheckRecord[];
   verification: VerificationRecord[];
   notes: string[];
+  /** What happened when, for the HTML report's timelines. */
+  timelines: Timeline[];
 };
 
 /** Collects the checks and verification rows of one scenario, variant and provider. */
@@ -39,6 +42,8 @@ export type Recorder = {
   check(phase: Phase, name: string, outcome: CheckOutcome): void;
   verify(phase: Phase, sql: Sql, providerId: string): Promise<void>;
   note(text: string): void;
+  /** Adds events to this scenario, variant and provider's timeline. */
+  timeline(events: readonly TimelineEvent[]): void;
   readonly result: ScenarioResult;
 };
 
@@ -59,12 +64,23 @@ export function createRecorder(
     note(text) {
       result.notes.push(text);
     },
+    timeline(events) {
+      let line = result.timelines.find((t) =>
+        t.scenario === where.scenario && t.variant === where.variant &&
+        t.provider === where.provider
+      );
+      if (!line) {
+        line = { ...where, events: [] };
+        result.timelines.push(line);
+      }
+      line.events.push(...events);
+    },
   };
 }
 
 /** A result with nothing in it yet. */
 export function emptyResult(): ScenarioResult {
-  return { checks: [], verification: [], notes: [] };
+  return { checks: [], verification: [], notes: [], timelines: [] };
 }
 
 /** Concatenates results, in order. */
@@ -73,5 +89,6 @@ export function mergeResults(results: readonly ScenarioResult[]): ScenarioResult
     checks: results.flatMap((r) => r.checks),
     verification: results.flatMap((r) => r.verification),
     notes: results.flatMap((r) => r.notes),
+    timelines: results.flatMap((r) => r.timelines),
   };
 }

@@ -1,6 +1,7 @@
 /** @module The drill report: the document's results block filled in, and the report's JSON form. */
 import type { ProviderKind, ScenarioName } from "./evidence.ts";
 import type { CheckRecord, ScenarioResult, VerificationRecord } from "./records.ts";
+import type { Timeline } from "./timeline.ts";
 
 /** PASS / FAIL of a results-block line, or NOT RUN when no check of it ran. */
 export type Verdict = "PASS" | "FAIL" | "NOT RUN";
@@ -14,6 +15,11 @@ export type ResultsBlock = {
   recoveryTests: Verdict;
   status: Verdict;
   notes: string;
+  /** The freshness scenario's lines, after the document's own. */
+  droppedNotification: Verdict;
+  deletedCalendar: Verdict;
+  emptyListing: Verdict;
+  driftRepaired: Verdict;
 };
 
 /** A whole drill run: what ran where, every check, every verification query, the results. */
@@ -27,6 +33,8 @@ export type DrillReport = {
   checks: CheckRecord[];
   verification: VerificationRecord[];
   notes: string[];
+  /** Per scenario run, what happened when (drawn in report.html). */
+  timelines: Timeline[];
   results: ResultsBlock;
   passed: boolean;
 };
@@ -54,6 +62,8 @@ export function buildReport(input: {
   const { checks } = input.result;
   const outage = (scenario: ScenarioName) =>
     verdict(checks.filter((c) => c.scenario === scenario && c.phase === "outage"));
+  const freshness = (variant: string) =>
+    verdict(checks.filter((c) => c.scenario === "freshness" && c.variant === variant));
   const failed = checks.filter((c) => !c.pass);
   const durationMs = input.finishedAt.getTime() - input.startedAt.getTime();
   const status = checks.length === 0 ? "FAIL" : verdict(checks);
@@ -82,6 +92,7 @@ export function buildReport(input: {
     checks,
     verification: input.result.verification,
     notes: input.result.notes,
+    timelines: input.result.timelines,
     results: {
       date: input.startedAt.toISOString().slice(0, 10),
       externalApiOutage: outage("api"),
@@ -91,6 +102,10 @@ export function buildReport(input: {
       status,
       // The block keeps each value inside backticks, on one line.
       notes: summary.join("; ").replaceAll("`", "'").replaceAll("\n", " "),
+      droppedNotification: freshness("poll"),
+      deletedCalendar: freshness("unavailable"),
+      emptyListing: freshness("guard"),
+      driftRepaired: freshness("reconcile"),
     },
     passed: status === "PASS",
   };
@@ -108,6 +123,10 @@ export function renderResultsBlock(results: ResultsBlock): string {
     `**Recovery Tests:** \`${results.recoveryTests}\``,
     `**Status:** \`${results.status}\``,
     `**Notes:** \`${results.notes}\``,
+    `**Dropped Notification Caught By Poll:** \`${results.droppedNotification}\``,
+    `**Deleted Calendar Stops Syncing:** \`${results.deletedCalendar}\``,
+    `**Empty Listing Held By Guard:** \`${results.emptyListing}\``,
+    `**Reconciliation Repairs Drift:** \`${results.driftRepaired}\``,
     "",
   ].join("\n");
 }

@@ -42,6 +42,7 @@ import {
 } from "./scenario_support.ts";
 import { databaseNow, readConnection, snapshotEvents } from "./snapshot.ts";
 import { waitFor } from "../../testkit/wait.ts";
+import { apiOutageEvents, recoveryEvents } from "./timeline.ts";
 
 type Variant = {
   name: string;
@@ -240,6 +241,13 @@ async function runVariant(
   );
   rec.check("recovery", "events match the provider", checkMirrorMatchesProvider(operator));
   await rec.verify("recovery", sql, c.providerId);
+  rec.timeline([
+    ...apiOutageEvents(evidence),
+    ...recoveryEvents(operator.successLog).map((e) => ({
+      ...e,
+      label: "operator's sync succeeded",
+    })),
+  ]);
 }
 
 /** Runs the API outage scenario (503, then 429 with Retry-After) for one provider. */

@@ -2,6 +2,7 @@
  * @module Scenario 2: the database fails: cut (new connections refused, open ones reset), cut in the
  * middle of a sync's write transaction, and every connection slot held by other clients.
  */
+import { deliveryEvents, faultWindow, recoveryEvents, requestEvents } from "./timeline.ts";
 import {
   checkConnectionUntouched,
   checkDaemonAlive,
@@ -90,6 +91,7 @@ type Before = {
   eventsBefore: readonly string[];
   rowBefore: Awaited<ReturnType<typeof readConnection>>;
   deliveryMark: number;
+  requestMark: number;
   counters: number[];
 };
 
@@ -102,6 +104,7 @@ async function takeBefore(env: DrillEnvironment, kind: ProviderKind): Promise<Be
     eventsBefore: await snapshotEvents(sql, c.connectionId),
     rowBefore: await readConnection(sql, c.connectionId),
     deliveryMark: env.providers.get(kind)!.deliveryMark(),
+    requestMark: env.providers.get(kind)!.requestMark(),
     counters: await Promise.all(
       webhookCounters(kind).map((m) => counterValue(env, m.name, m.labels)),
     ),
@@ -190,7 +193,13 @@ async function recordRecovery(
   env: DrillEnvironment,
   rec: Recorder,
   b: Before,
-  marks: { outageEnd: number; restoredMark: number },
+  marks: {
+    outageEnd: number;
+    restoredMark: number;
+    cutAt: number;
+    restoredAt: number;
+    variant: string;
+  },
 ): Promise<void> {
   const provider = env.providers.get(b.c.kind)!;
   const after = () =>
@@ -214,6 +223,12 @@ async function recordRecovery(
   rec.check("recovery", "sync succeeded", checkRecoverySync(recovery, "Silent Failures"));
   rec.check("recovery", "data consistent with the provider", checkMirrorMatchesProvider(recovery));
   await rec.verify("recovery", env.db.adminSql, b.c.providerId);
+  rec.timeline([
+    faultWindow(`database ${marks.variant}`, marks.cutAt, marks.restoredAt),
+    ...requestEvents(provider.apiRequests(b.c.calendar, b.requestMark)),
+    ...deliveryEvents(provider.notificationAttempts(b.c.calendar, b.deliveryMark)),
+    ...recoveryEvents(recovery.successLog),
+  ]);
 }
 
 async function runOutage(
@@ -227,6 +242,7 @@ async function runOutage(
   const before = await Promise.all(kinds.map((kind) => takeBefore(env, kind)));
   const logMark = env.daemon.mark();
   const gateMark = env.gate.requests.length;
+  const cutAt = Date.now();
   const fault = await inject(env);
   result.notes.push(fault.note);
   let restored = false;
@@ -254,11 +270,12 @@ async function runOutage(
     }
     await fault.restore();
     restored = true;
+    const restoredAt = Date.now();
     const restoredMark = env.daemon.mark();
     for (const [i, b] of before.entries()) {
       const rec = recorder(b);
       recordOutageChecks(rec, b, evidence[i]);
-      await recordRecovery(env, rec, b, { outageEnd, restoredMark });
+      await recordRecovery(env, rec, b, { outageEnd, restoredMark, cutAt, restoredAt, variant });
     }
   } finally {
     if (!restored) await fault.restore();

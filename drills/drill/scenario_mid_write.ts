@@ -4,6 +4,7 @@
  * matches a parameter instead: a marker in the titles of new events, which travels in the Bind
  * message of the events upsert inside the write transaction.
  */
+import { faultWindow, recoveryEvents } from "./timeline.ts";
 import { requestSync } from "../../src/storage/connections.ts";
 import {
   checkConnectionUntouched,
@@ -147,6 +148,16 @@ async function runOne(
   );
   rec.check("recovery", "data consistent with the provider", checkMirrorMatchesProvider(recovery));
   await rec.verify("recovery", sql, c.providerId);
+  const failedAt = typeof failureLog?.time === "string" ? Date.parse(failureLog.time) : null;
+  rec.timeline([
+    ...(cutAt === null ? [] : [
+      faultWindow("write transaction's connection cut", cutAt, Math.max(cutAt, failedAt ?? cutAt)),
+    ]),
+    ...(failedAt === null
+      ? []
+      : [{ kind: "failure" as const, at: failedAt, ok: false, label: "sync failed: database" }]),
+    ...recoveryEvents(recovery.successLog),
+  ]);
 }
 
 /** Cuts one write transaction per provider (in parallel: each cut matches its own marker). */
@@ -162,5 +173,6 @@ export async function runMidWrite(
     result.checks.push(...part.checks);
     result.verification.push(...part.verification);
     result.notes.push(...part.notes);
+    result.timelines.push(...part.timelines);
   }
 }

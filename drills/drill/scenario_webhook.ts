@@ -2,6 +2,7 @@
  * @module Scenario 3: the webhook endpoint is unavailable (503, then connection refused) while the
  * provider delivers a notification and retries; then it is restored, and a duplicate is redelivered.
  */
+import { deliveryEvents, faultWindow, recoveryEvents, requestEvents } from "./timeline.ts";
 import {
   checkDedupeKeyStored,
   checkDuplicateAcknowledged,
@@ -51,6 +52,8 @@ async function collect(
   const logMark = env.daemon.mark();
   const gateMark = gate.requests.length;
   const attempts = () => provider.notificationAttempts(c.calendar, deliveryMark);
+  const downAt = Date.now();
+  let refusedAt = downAt;
   try {
     await gate.setMode("unavailable");
     provider.putEvent(c.calendar, "Webhook outage change");
@@ -58,11 +61,13 @@ async function collect(
       timeoutMs: 10_000,
     });
     await rec.verify("outage", sql, c.providerId);
+    refusedAt = Date.now();
     await gate.setMode("refuse");
     await waitFor(() => attempts().some((a) => a.status === "error"), { timeoutMs: 10_000 });
   } finally {
     await gate.setMode("pass");
   }
+  const upAt = Date.now();
   await waitFor(() => attempts().some(is2xx), { timeoutMs: 20_000 });
   await env.daemon.waitForLog(isSuccessLine(c.connectionId), { since: logMark, timeoutMs: 10_000 });
   await waitIdle(env, c, 5_000);
@@ -92,6 +97,15 @@ async function collect(
     };
   }
   await rec.verify("recovery", sql, c.providerId);
+  rec.timeline([
+    faultWindow("endpoint answers 503", downAt, refusedAt),
+    faultWindow("endpoint refuses connections", refusedAt, upAt),
+    ...deliveryEvents(attempts()),
+    ...requestEvents(provider.apiRequests(c.calendar, requestMark)),
+    ...recoveryEvents(
+      env.daemon.logsSince(logMark).find(isSuccessLine(c.connectionId)) ?? null,
+    ),
+  ]);
   return {
     attempts: seen,
     note: "",

@@ -38,8 +38,8 @@ export async function verificationRows(sql: Sql, providerId: string): Promise<Ve
   return rows.map((row) => ({ ...row, backoff_until: row.backoff_until?.toISOString() ?? null }));
 }
 
-// The columns of a connection row behind ConnectionState, as postgres.js returns them.
-type ConnectionRow = {
+/** The columns of a connection row behind ConnectionState, as postgres.js returns them. */
+export type ConnectionRow = {
   error_count: number;
   last_error: unknown;
   backoff_until: Date | null;
@@ -50,7 +50,8 @@ type ConnectionRow = {
   lease_owner: string | null;
 };
 
-function toState(row: ConnectionRow): ConnectionState {
+/** The drill's view of a connection row (also of the audit trail's copies of it). */
+export function toState(row: ConnectionRow): ConnectionState {
   return {
     errorCount: row.error_count,
     lastError: row.last_error,

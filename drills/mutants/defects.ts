@@ -167,17 +167,23 @@ export const DEFECTS: readonly Defect[] = [
   },
   {
     id: "skipped-poll",
-    description: "The staleness poll skips a connection",
+    description: "The safety-net poll of a connection with a live channel waits a day",
     expected: "Silent Failures",
-    edits: [],
-    pending: "the staleness poll and its drill scenario are being built (other open issue)",
+    edits: [{
+      file: "src/sync/poll_schedule.ts",
+      search: "    longPollMs: jitteredMs(settings.pollIntervalWithPushMs, random()),\n",
+      replace: "    longPollMs: 86_400_000,\n",
+    }],
   },
   {
     id: "guard-deletes-anyway",
-    description: "The deletion guard deletes anyway",
+    description: "The deletion guard never holds: an empty full listing sweeps the mirror",
     expected: "Partial State Written",
-    edits: [],
-    pending: "the deletion guard and its drill scenario are being built (other open issue)",
+    edits: [{
+      file: "src/sync/deletion_guard.ts",
+      search: "  if (plan.deleting === 0) return null;\n",
+      replace: "  if (plan.deleting >= 0) return null;\n",
+    }],
   },
   {
     id: "lost-outbox-row",

@@ -4,12 +4,15 @@ import type { ClaimedConnection } from "../storage/connections.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
 import type { FetchFn } from "../providers/provider_fetch.ts";
+import type { SecretBox } from "../crypto/secret_box.ts";
 
 /** Dependencies of channel creation, renewal and stopping; tests pass their own. */
 export type ChannelDeps = {
   sql: Sql;
   metrics: Metrics;
   tokens: AccessTokens<ClaimedConnection>;
+  /** Seals channel tokens and Graph clientStates at rest (CALSYNC_ENCRYPTION_KEY). */
+  secrets: SecretBox;
   /** Where providers reach our webhooks; null turns channel creation and renewal off. */
   publicUrl: string | null;
   googleBaseUrl: string;

@@ -61,7 +61,7 @@ export async function maintainConnectionChannels(work: ChannelWork): Promise<voi
       connectionId: connection.id,
       provider: connection.providerKind,
       channelId: connection.providerKind === "google" ? crypto.randomUUID() : null,
-      secret: generateChannelSecret(),
+      secret: await deps.secrets.seal(generateChannelSecret()),
     });
     await createChannel(work, row, { replacing: [], fresh: true });
     return;
@@ -86,7 +86,7 @@ export async function maintainConnectionChannels(work: ChannelWork): Promise<voi
     connectionId: connection.id,
     provider: "google",
     channelId: crypto.randomUUID(),
-    secret: generateChannelSecret(),
+    secret: await deps.secrets.seal(generateChannelSecret()),
   });
   await scheduleChannelWork(deps.sql, current.id, null);
   await createChannel(work, row, { replacing: active, fresh: true });
@@ -102,6 +102,8 @@ async function createChannel(
   const now = Date.now();
   let created: { channelId: string; resourceId: string | null; expiresAt: number };
   try {
+    // Sealed at rest like refresh tokens; the plaintext exists only for the provider call.
+    const secret = await deps.secrets.open(row.secret);
     if (connection.providerKind === "google") {
       let channelId = row.channel_id;
       if (!options.fresh || channelId === null) {
@@ -112,14 +114,14 @@ async function createChannel(
       }
       const watched = await watchGoogleCalendar(work, {
         channelId,
-        secret: row.secret,
+        secret,
         expiresAt: now + deps.googleTtlMs,
         address: webhookAddress(publicUrl, "/webhooks/google"),
       });
       created = { channelId, ...watched };
     } else {
       const subscription = await createGraphSubscription(work, {
-        secret: row.secret,
+        secret,
         expiresAt: now + deps.graphTtlMs,
         address: webhookAddress(publicUrl, "/webhooks/microsoft"),
       });
@@ -196,7 +198,7 @@ async function renewSubscription(work: ChannelWork, row: ChannelRow): Promise<vo
       connectionId: connection.id,
       provider: "microsoft",
       channelId: null,
-      secret: generateChannelSecret(),
+      secret: await deps.secrets.seal(generateChannelSecret()),
     });
     await createChannel(work, fresh, { replacing: [], fresh: true });
     return;

@@ -20,6 +20,10 @@ import {
   replaceStoredRefreshToken,
 } from "../storage/connections.ts";
 import { type CommandHandler, connectionOption, required, uuid } from "./command_context.ts";
+import {
+  listStoredChannelSecrets,
+  replaceStoredChannelSecret,
+} from "../storage/webhook_channels.ts";
 import { formatTable } from "./format.ts";
 import { releaseDeletions } from "../sync/release_deletions.ts";
 
@@ -135,26 +139,36 @@ export const removeConnection: CommandHandler = async ({ config, sql, options, e
   emit({ id, removed: true }, `Connection ${id} removed with its events\n`);
 };
 
-/** Re-seals every stored refresh token with the current (first) key. */
+/** Re-seals every stored secret (refresh tokens, channel secrets) with the current (first) key. */
 export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
   if (!secrets.encrypting) {
     throw new CommandError(
       "CALSYNC_ENCRYPTION_KEY (or CALSYNC_ENCRYPTION_KEY_FILE) is not set: nothing to seal with",
     );
   }
+  const reseal = async (stored: string) =>
+    await secrets.needsReseal(stored) ? await secrets.seal(await secrets.open(stored)) : null;
   let resealed = 0;
   for (const row of await listAccountTokens(sql)) {
-    if (!(await secrets.needsReseal(row.refresh_token))) continue;
-    const sealed = await secrets.seal(await secrets.open(row.refresh_token));
-    if (await replaceAccountToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+    const sealed = await reseal(row.refresh_token);
+    if (sealed && await replaceAccountToken(sql, row.id, row.refresh_token, sealed)) resealed++;
   }
   // v1 rows that migration 007 has not moved into an account yet (none once it has run).
   for (const row of await listStoredRefreshTokens(sql)) {
-    if (!(await secrets.needsReseal(row.refresh_token))) continue;
-    const sealed = await secrets.seal(await secrets.open(row.refresh_token));
-    if (await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+    const sealed = await reseal(row.refresh_token);
+    if (sealed && await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) {
+      resealed++;
+    }
   }
-  emit({ resealed }, `Re-encrypted ${resealed} refresh tokens with the current key\n`);
+  let channels = 0;
+  for (const row of await listStoredChannelSecrets(sql)) {
+    const sealed = await reseal(row.secret);
+    if (sealed && await replaceStoredChannelSecret(sql, row.id, row.secret, sealed)) channels++;
+  }
+  emit(
+    { resealed, channel_secrets_resealed: channels },
+    `Re-encrypted ${resealed} refresh tokens and ${channels} channel secrets with the current key\n`,
+  );
 };
 
 /** Applies (or with `--discard` drops) the deletions the guard held, and syncs again. */

@@ -2,6 +2,7 @@
 import { CommandError } from "../core/errors.ts";
 import { findProvider } from "../storage/calendar_providers.ts";
 import { listConnectionStatus, requestSync } from "../storage/connections.ts";
+import { type ProviderHealthRow, readProviderHealth } from "../storage/provider_health.ts";
 import { type CommandHandler, connectionOption, uuid } from "./command_context.ts";
 import { formatAge, formatTable } from "./format.ts";
 
@@ -46,6 +47,8 @@ export const statusCommand: CommandHandler = async ({ sql, options, emit }) => {
     "held_deletions",
   ];
   const now = Date.now();
+  const breakers = await readProviderHealth(sql);
+  const circuit = new Map(breakers.map((row) => [row.provider, row.state]));
   // Ages next to the timestamps: "how stale is this mirror" is the question status answers.
   const ages = (row: (typeof rows)[number]) => ({
     last_success: formatAge(row.last_success_at, now),
@@ -67,8 +70,30 @@ export const statusCommand: CommandHandler = async ({ sql, options, emit }) => {
       last_verified_at: row.last_verified_at,
       next_due_at: row.due_at,
       held_deletions: row.held_deletions,
+      provider_circuit: circuit.get(row.provider_kind) ?? "closed",
       ages: ages(row),
     })),
-    formatTable(rows.map((row) => ({ ...row, ...ages(row) })), columns),
+    formatTable(rows.map((row) => ({ ...row, ...ages(row) })), columns) +
+      breakers.map((row) => breakerLine(row, now)).join(""),
   );
 };
+
+/** One line per provider breaker under the table: its state, and what an open one waits for. */
+function breakerLine(row: ProviderHealthRow, now: number): string {
+  // A row nobody tripped yet carries the epoch (see ensureProviderHealth).
+  const since = row.changed_at.getTime() === 0
+    ? "never opened"
+    : `changed ${formatAge(row.changed_at, now)}`;
+  const detail = row.state === "open" && row.probe_at
+    ? `, next probe in ${Math.max(0, Math.round((row.probe_at.getTime() - now) / 1000))}s, ` +
+      `opened by ${JSON.stringify(row.reason)}`
+    : row.state === "half_open"
+    ? `, probe running on ${row.probe_owner}`
+    : "";
+  const quota = row.quota_per_minute !== null && row.rate_limited_at !== null
+    ? `; quota slowed to ${Math.round(row.quota_per_minute)}/min by a rate limit ${
+      formatAge(row.rate_limited_at, now)
+    }`
+    : "";
+  return `provider ${row.provider}: circuit ${row.state} (${since})${detail}${quota}\n`;
+}

@@ -21,7 +21,7 @@ Usage:
   calsync connections list
   calsync connections reauth --connection ID --refresh-token-file PATH|-
   calsync connections remove --connection ID
-  calsync connections rotate-keys                  re-encrypt refresh tokens with the current key
+  calsync connections rotate-keys                  re-encrypt stored secrets with the current key
   calsync connections release-deletions --connection ID [--discard]
                                                    apply (or drop) deletions the guard held
   calsync sync --connection ID [--force] [--full]  request a sync now (--force ignores backoff and

@@ -1,4 +1,4 @@
-/** @module Encrypts refresh tokens at rest with AES-256-GCM (WebCrypto), with key rotation. */
+/** @module Encrypts secrets at rest (refresh tokens, channel tokens, Graph clientStates) with AES-256-GCM (WebCrypto), with key rotation. */
 import { SecretBoxError } from "../core/errors.ts";
 
 /** Seals and opens stored secrets; values stored before a key was configured open as they are. */
@@ -91,7 +91,7 @@ export function createSecretBox(keys: readonly Uint8Array[]): SecretBox {
       const entry = list.find((k) => k.id === id);
       if (!entry) {
         throw new SecretBoxError(
-          `Cannot decrypt a stored refresh token: it was sealed with key ${id}, which is not in ` +
+          `Cannot decrypt a stored secret: it was sealed with key ${id}, which is not in ` +
             "CALSYNC_ENCRYPTION_KEY",
         );
       }
@@ -104,7 +104,7 @@ export function createSecretBox(keys: readonly Uint8Array[]): SecretBox {
         return new TextDecoder().decode(plain);
       } catch (error) {
         throw new SecretBoxError(
-          `Cannot decrypt a stored refresh token sealed with key ${id}: it is corrupt or was altered`,
+          `Cannot decrypt a stored secret sealed with key ${id}: it is corrupt or was altered`,
           { cause: error },
         );
       }

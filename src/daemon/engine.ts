@@ -1,5 +1,11 @@
 /** @module Starts the sync engine on an open database: scheduler, syncs and maintenance. */
-import type { Config } from "../config/config.ts";
+import { type Config, laneConcurrency } from "../config/config.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
+import type { BreakerSettings } from "../lanes/circuit_breaker.ts";
+import { mailboxSlots } from "../lanes/mailbox_slots.ts";
+import { meteredFetch } from "../lanes/metered_fetch.ts";
+import { createProviderGate } from "../lanes/provider_gate.ts";
+import { QUOTA_SHAPE } from "../lanes/token_bucket.ts";
 import { logger } from "../log/setup.ts";
 import { runMaintenance } from "../maintenance/maintenance_loop.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -12,7 +18,23 @@ const log = logger("serve");
 
 /** Starts the scheduler with syncs and maintenance wired from the config. */
 export function startEngine(config: Config, sql: Sql, metrics: Metrics): Scheduler {
-  const syncDeps = createSyncDeps(config, sql, metrics);
+  const replicaId = `${Deno.hostname()}:${Deno.pid}`;
+  const kinds: ProviderKind[] = ["google", "microsoft"];
+  const gate = createProviderGate({
+    sql,
+    metrics,
+    owner: replicaId,
+    kinds,
+    breaker: breakerSettings(config),
+    quota: { google: { perMinute: config.GOOGLE_QUOTA_PER_MINUTE, ...QUOTA_SHAPE } },
+    probeLeaseMs: config.SYNC_LEASE_MS,
+  });
+  const syncDeps = {
+    ...createSyncDeps(config, sql, metrics, { meter: (kind, f) => meteredFetch(gate, kind, f) }),
+    providerGate: gate,
+  };
+  const mailboxes = mailboxSlots(config.MICROSOFT_MAILBOX_CONCURRENCY);
+  const lanes = kinds.map((kind) => ({ kind, size: laneConcurrency(config, kind) }));
   if (!config.CALSYNC_ENCRYPTION_KEY) {
     log.warn("CALSYNC_ENCRYPTION_KEY is not set: new refresh tokens are stored unencrypted");
   }
@@ -24,15 +46,23 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
   const scheduler = startScheduler({
     sql,
     metrics,
-    replicaId: `${Deno.hostname()}:${Deno.pid}`,
-    concurrency: config.SYNC_CONCURRENCY,
+    replicaId,
+    concurrency: lanes.reduce((sum, lane) => sum + lane.size, 0),
+    lanes,
+    gate,
     pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
     leaseMs: config.SYNC_LEASE_MS,
     allowlist: config.SYNC_PROVIDER_ALLOWLIST,
     dbDeadlineMs: databaseDeadlineMs(config),
     dbRetryBaseMs: config.DB_RETRY_BASE_MS,
     dbRetryMaxMs: config.DB_RETRY_MAX_MS,
-    runSync: (connection, signal) => runSync(syncDeps, connection, signal),
+    runSync: (connection, signal) =>
+      connection.providerKind === "microsoft"
+        ? mailboxes.run(
+          `${connection.providerId}/${connection.accountLabel ?? connection.id}`,
+          () => runSync(syncDeps, connection, signal),
+        )
+        : runSync(syncDeps, connection, signal),
     maintenance: {
       intervalMs: Math.min(config.SCHEDULER_POLL_INTERVAL_MS * 4, 30_000),
       run: (signal) =>
@@ -52,8 +82,21 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     },
   });
   log.info("Scheduler started", {
-    concurrency: config.SYNC_CONCURRENCY,
+    lanes: Object.fromEntries(lanes.map((lane) => [lane.kind, lane.size])),
     poll_interval_ms: config.SCHEDULER_POLL_INTERVAL_MS,
   });
   return scheduler;
+}
+
+/** The breaker's thresholds from SYNC_BREAKER_*. */
+export function breakerSettings(config: Config): BreakerSettings {
+  return {
+    windowMs: config.SYNC_BREAKER_WINDOW,
+    failureRatio: config.SYNC_BREAKER_FAILURE_PERCENT / 100,
+    minRequests: config.SYNC_BREAKER_MIN_REQUESTS,
+    minConnections: config.SYNC_BREAKER_MIN_CONNECTIONS,
+    probeIntervalMs: config.SYNC_BREAKER_PROBE_INTERVAL,
+    probeMaxMs: config.SYNC_BREAKER_PROBE_MAX,
+    drainStepMs: config.SYNC_BREAKER_DRAIN_STEP,
+  };
 }

@@ -14,6 +14,8 @@ import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
 import { mountConnectFlow } from "../api/connect_routes.ts";
 import { connectDepsOnDemand } from "./connect_wiring.ts";
+import { mountConsole } from "../console/console.ts";
+import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
 import { type Database, openDatabase, probeDatabase } from "./open_database.ts";
 import { installProcessGuards } from "./process_guards.ts";
@@ -76,9 +78,11 @@ async function startListeners(
     serveMetrics: config.METRICS_ADDR === undefined,
     routes: (app) => {
       const sql = () => state.database?.sql ?? null;
+      const secrets = secretBoxFromConfig(config);
       mountWebhooks(app, {
         sql,
         metrics,
+        openSecret: (stored) => secrets.open(stored),
         deadlineMs: config.WEBHOOK_RESPONSE_DEADLINE_MS,
         queue: { maxConcurrent: config.DB_POOL_MAX, maxQueued: config.DB_QUEUE_MAX },
       });
@@ -87,6 +91,16 @@ async function startListeners(
         modules: adminApiModules({ config, metrics, sql }),
         metrics,
         version: CALSYNC_VERSION,
+      });
+      // The operator console, behind the same admin token.
+      mountConsole(app, {
+        token: config.CALSYNC_ADMIN_TOKEN ?? null,
+        sql,
+        metrics,
+        sessionTtlMs: config.CALSYNC_CONSOLE_SESSION_TTL,
+        secureCookies: config.CALSYNC_PUBLIC_URL?.startsWith("https:") ?? false,
+        drillReportDir: config.CALSYNC_DRILL_REPORT_DIR ?? null,
+        databaseDeadlineMs: config.DB_CONNECT_TIMEOUT_MS,
       });
       // The connect flow the user's browser follows (not under /api/v1).
       mountConnectFlow(app, {

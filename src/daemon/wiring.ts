@@ -18,6 +18,7 @@ import { createGoogleAdapter } from "../providers/google.ts";
 import type { FetchFn } from "../providers/provider_fetch.ts";
 import { createMicrosoftAdapter } from "../providers/microsoft.ts";
 import type { SyncDeps } from "../sync/run_sync.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 
 /** The box that seals refresh tokens with CALSYNC_ENCRYPTION_KEY (plaintext when unset). */
 export function secretBoxFromConfig(config: Config): SecretBox {
@@ -38,9 +39,16 @@ export function createSyncDeps(
   config: Config,
   sql: Sql,
   metrics: Metrics,
-  options: { fetch?: FetchFn; now?: () => number } = {},
+  options: {
+    fetch?: FetchFn;
+    now?: () => number;
+    /** Wraps each adapter's fetch (the quota meter); token requests are not metered. */
+    meter?: (kind: ProviderKind, fetch: FetchFn) => FetchFn;
+  } = {},
 ): SyncDeps {
   const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
+  const adapterFetch = (kind: ProviderKind) =>
+    options.meter ? options.meter(kind, options.fetch ?? fetch) : options.fetch;
   return {
     sql,
     metrics,
@@ -48,12 +56,12 @@ export function createSyncDeps(
       google: createGoogleAdapter({
         baseUrl: config.GOOGLE_API_BASE_URL,
         timeoutMs,
-        fetch: options.fetch,
+        fetch: adapterFetch("google"),
       }),
       microsoft: createMicrosoftAdapter({
         baseUrl: config.MICROSOFT_GRAPH_BASE_URL,
         timeoutMs,
-        fetch: options.fetch,
+        fetch: adapterFetch("microsoft"),
       }),
     },
     tokens: createAccessTokens<ClaimedConnection>({
@@ -127,6 +135,7 @@ export function createChannelDeps(
     sql,
     metrics,
     tokens: options.tokens ?? createSyncDeps(config, sql, metrics, { fetch: options.fetch }).tokens,
+    secrets: secretBoxFromConfig(config),
     publicUrl: config.CALSYNC_PUBLIC_URL ?? null,
     googleBaseUrl: config.GOOGLE_API_BASE_URL,
     graphBaseUrl: config.MICROSOFT_GRAPH_BASE_URL,

@@ -90,6 +90,26 @@ export function createMetrics() {
       labelNames: ["provider"] as const,
       registers,
     }),
+    providerCircuitState: new Gauge({
+      name: "calendar_provider_circuit_state",
+      help: "Circuit breaker of each provider: 0 closed, 1 half-open (one probe sync), 2 open " +
+        "(its connections wait, error counts untouched).",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    providerQuotaRate: new Gauge({
+      name: "calendar_provider_quota_per_minute",
+      help: "Request rate the shared quota bucket grants a provider now (rate limits halve it).",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
+    breakerHeld: new Counter({
+      name: "calendar_sync_breaker_held_total",
+      help: "Failed syncs left without an error count or backoff because their provider's " +
+        "circuit breaker was open (the outage is the provider's).",
+      labelNames: ["provider"] as const,
+      registers,
+    }),
     schedulerErrors: new Counter({
       name: "calendar_scheduler_errors_total",
       help:
@@ -128,6 +148,12 @@ export function createMetrics() {
       name: "calsync_admin_api_rejections_total",
       help: "Admin API and console requests refused for a missing or wrong admin token, by reason.",
       labelNames: ["reason"] as const,
+      registers,
+    }),
+    consoleActions: new Counter({
+      name: "calsync_console_actions_total",
+      help: "Operator actions taken in the console, by action and outcome (done, refused, failed).",
+      labelNames: ["action", "outcome"] as const,
       registers,
     }),
     httpConnectionsClosed: new Counter({

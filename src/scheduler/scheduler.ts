@@ -3,9 +3,12 @@ import { delay } from "../core/delay.ts";
 import { type Sql, withDeadline } from "../storage/client.ts";
 import {
   claimDueConnections,
+  claimDueForProvider,
   type ClaimedConnection,
+  type LeaseClaim,
   SYNC_CHANNEL,
 } from "../storage/connections.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { backoffDelayMs } from "../failures/backoff.ts";
@@ -30,6 +33,31 @@ export type SchedulerDeps = {
   dbRetryMaxMs?: number;
   /** Periodic housekeeping (gauges, pruning); failures are logged and counted, never fatal. */
   maintenance?: { intervalMs: number; run: (signal: AbortSignal) => Promise<void> };
+  /**
+   * Per-provider lanes: each kind claims on its own up to its size, so a full lane (a provider
+   * that hangs) never blocks another's claims. Omitted: one lane of `concurrency` for all.
+   */
+  lanes?: readonly { kind: ProviderKind; size: number }[];
+  /** Breaker, drain and quota per provider (src/lanes/provider_gate.ts); only with `lanes`. */
+  gate?: LaneGate;
+};
+
+/** What the scheduler asks a provider's gate before claiming for its lane. */
+export type LaneGate = {
+  admit(
+    kind: ProviderKind,
+    lane: { running: number; size: number },
+  ): Promise<{ limit: number; probe: boolean; retryInMs: number | null }>;
+  claimedProbe(kind: ProviderKind, connectionId: string | null): Promise<void>;
+};
+
+/** One lane: a provider kind (null: every provider) and the runs it holds. */
+type Lane = {
+  kind: ProviderKind | null;
+  size: number;
+  running: Set<Promise<unknown>>;
+  /** Its last claim found fewer due rows than it asked for. */
+  idle: boolean;
 };
 
 /** A running scheduler. */
@@ -51,31 +79,63 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const cancelRuns = new AbortController();
   const running = new Set<Promise<unknown>>();
   const wakeSignal = createWakeSignal(stopping.signal);
-  const wake = () => wakeSignal.wake();
+  const lanes: Lane[] = deps.lanes
+    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), idle: false }))
+    : [{ kind: null, size: deps.concurrency, running: new Set(), idle: false }];
+  // A NOTIFY or an operator's wake may be for any provider: every lane looks again.
+  const wake = () => {
+    for (const lane of lanes) lane.idle = false;
+    wakeSignal.wake();
+  };
 
-  function startRun(connection: ClaimedConnection) {
+  function startRun(lane: Lane, connection: ClaimedConnection) {
     const run = deps.runSync(connection, cancelRuns.signal).catch((error) => {
       log.error("Sync run threw unexpectedly", { connection_id: connection.id, error });
     }).finally(() => {
       running.delete(run);
-      wake();
+      lane.running.delete(run);
+      // A finished run frees a slot of its own lane (and may have left its connection due).
+      lane.idle = false;
+      wakeSignal.wake();
     });
     running.add(run);
+    lane.running.add(run);
   }
 
   async function claimLoop() {
     const claims = { failures: 0 };
+    let sweepAt = 0;
     while (!stopping.signal.aborted) {
       wakeSignal.reset();
-      const free = deps.concurrency - running.size;
-      if (free > 0) {
-        const claimed = await claimBatch(deps, free, claims, claimRetry, stopping.signal);
-        if (claimed === null) continue;
-        claimed.forEach(startRun);
-        // A full batch means more may be due right now.
-        if (claimed.length === free) continue;
+      // Polls and reconciliations become due without a NOTIFY: every poll interval each lane
+      // looks again even if its last claim found nothing.
+      if (performance.now() >= sweepAt) {
+        for (const lane of lanes) lane.idle = false;
+        sweepAt = performance.now() + deps.pollIntervalMs;
       }
-      await wakeSignal.wait(deps.pollIntervalMs);
+      let again = false;
+      let waitMs = Math.max(1, sweepAt - performance.now());
+      for (const lane of lanes) {
+        if (stopping.signal.aborted) break;
+        const free = lane.size - lane.running.size;
+        if (free <= 0 || lane.idle) continue;
+        const admitted = await admit(deps, lane, free);
+        if (admitted.retryInMs !== null) waitMs = Math.min(waitMs, admitted.retryInMs);
+        if (admitted.limit <= 0) continue;
+        const claimed = await claimBatch(deps, lane, admitted, claims, claimRetry, stopping.signal);
+        if (claimed === null) {
+          again = true;
+          break;
+        }
+        claimed.forEach((connection) => startRun(lane, connection));
+        // A full batch means more may be due right now; a short one that nothing is left, so
+        // this lane's claim waits for a wake (a NOTIFY, its own run ending) or the next sweep
+        // instead of running at every other lane's completion.
+        if (claimed.length === admitted.limit && !admitted.probe) again = true;
+        else if (!admitted.probe) lane.idle = true;
+      }
+      if (again) continue;
+      await wakeSignal.wait(Math.max(10, waitMs));
     }
   }
 
@@ -96,28 +156,55 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   };
 }
 
+type Admitted = { limit: number; probe: boolean; retryInMs: number | null };
+
+/** What the lane's gate allows; without a gate, the free slots. */
+async function admit(deps: SchedulerDeps, lane: Lane, free: number): Promise<Admitted> {
+  if (!deps.gate || lane.kind === null) return { limit: free, probe: false, retryInMs: null };
+  return await deps.gate.admit(lane.kind, { running: lane.running.size, size: lane.size });
+}
+
+/** The claim of one lane: its provider's connections, or any provider's for the single lane. */
+async function claimLane(
+  deps: SchedulerDeps,
+  lane: Lane,
+  admitted: Admitted,
+): Promise<ClaimedConnection[]> {
+  const claim: LeaseClaim = {
+    limit: admitted.limit,
+    leaseMs: deps.leaseMs,
+    ownerPrefix: `${deps.replicaId}/${crypto.randomUUID().slice(0, 8)}`,
+    allowlist: deps.allowlist,
+  };
+  if (lane.kind === null) return await claimDueConnections(deps.sql, claim);
+  return await claimDueForProvider(deps.sql, {
+    ...claim,
+    kind: lane.kind,
+    probe: admitted.probe,
+  });
+}
+
 /**
- * Claims up to `free` due connections. On a database error it logs, counts, waits its backoff
- * and returns null, so the loop tries again.
+ * Claims up to the admitted number of a lane's due connections. On a database error it logs,
+ * counts, waits its backoff and returns null, so the loop tries again.
  */
 async function claimBatch(
   deps: SchedulerDeps,
-  free: number,
+  lane: Lane,
+  admitted: Admitted,
   claims: { failures: number },
   retry: RetryRange,
   signal: AbortSignal,
 ): Promise<ClaimedConnection[] | null> {
   try {
     const claimed = await withDeadline(
-      claimDueConnections(deps.sql, {
-        limit: free,
-        leaseMs: deps.leaseMs,
-        ownerPrefix: `${deps.replicaId}/${crypto.randomUUID().slice(0, 8)}`,
-        allowlist: deps.allowlist,
-      }),
+      claimLane(deps, lane, admitted),
       deps.dbDeadlineMs,
       "Claim query",
     );
+    if (admitted.probe && lane.kind !== null) {
+      await deps.gate?.claimedProbe(lane.kind, claimed[0]?.id ?? null);
+    }
     if (claims.failures > 0) {
       log.info("Claiming works again after {failures} failures", { failures: claims.failures });
     }
@@ -125,6 +212,10 @@ async function claimBatch(
     return claimed;
   } catch (error) {
     claims.failures++;
+    // The probe was not claimed: give the slot back so this or another replica tries again.
+    if (admitted.probe && lane.kind !== null) {
+      await deps.gate?.claimedProbe(lane.kind, null).catch(() => {});
+    }
     deps.metrics.schedulerErrors.inc({ operation: "claim" });
     // No sync can start while claiming fails: that is a sync failure of every provider, and
     // the drill document requires calendar_sync_failures_total to show it.
@@ -135,6 +226,7 @@ async function claimBatch(
       kind: "database",
       attempt: claims.failures,
       retry_in_ms: wait,
+      lane: lane.kind ?? "all",
     });
     await delay(wait, signal);
     return null;

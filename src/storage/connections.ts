@@ -55,6 +55,8 @@ export type ClaimedConnection = {
   lastNotificationAt: Date | null;
   /** The previous failure, for counting consecutive rejections. */
   lastError: Record<string, unknown> | null;
+  /** The operator's account label (the mailbox, for Graph's per-mailbox limit). */
+  accountLabel?: string | null;
 };
 
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
@@ -252,10 +254,7 @@ export async function claimDueConnections(
     with due as (
       select c.id from external_calendar_connections c
       join calendar_providers p on p.id = c.provider_id
-      where c.status = 'active' and c.due_at <= now()
-        and (c.sync_needed or c.reconcile_due_at is not null)
-        and (c.backoff_until is null or c.backoff_until <= now())
-        and (c.lease_expires_at is null or c.lease_expires_at <= now())
+      where ${dueConnection(sql)}
         and p.allowlisted
         and (${allow}::text[] is null or p.kind = any(${allow}::text[])
           or p.name = any(${allow}::text[]))
@@ -272,6 +271,77 @@ export async function claimDueConnections(
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
   return rows.map(toClaimedConnection);
+}
+
+/**
+ * When an active connection `c` is due: a sync was requested, or its poll or reconciliation time
+ * has come; never in backoff nor under another run's lease. Written once for every claim.
+ */
+function dueConnection(sql: Sql) {
+  return sql`c.status = 'active' and c.due_at <= now()
+    and (c.sync_needed or c.reconcile_due_at is not null)
+    and (c.backoff_until is null or c.backoff_until <= now())
+    and (c.lease_expires_at is null or c.lease_expires_at <= now())`;
+}
+
+/**
+ * Claims up to `limit` due connections of one provider kind: its lane. Each provider row is one
+ * range scan of migration 009's `(provider_id, due_at) where status = 'active'` index, so a
+ * provider with a deep backlog (a full lane, an open breaker) costs another's claim nothing. A
+ * provider whose breaker is not closed is skipped, except for its one `probe`.
+ */
+export async function claimDueForProvider(
+  sql: Sql,
+  options: ProviderClaim,
+): Promise<ClaimedConnection[]> {
+  const rows = await claimForProvider(sql, options) as unknown as ClaimedRow[];
+  return rows.map(toClaimedConnection);
+}
+
+/** A per-provider claim: one lane's kind, and whether it is the breaker's probe. */
+export type ProviderClaim = LeaseClaim & { kind: ProviderKind; probe?: boolean };
+
+/**
+ * Runs one per-provider claim under EXPLAIN (ANALYZE, BUFFERS) and returns the plan's lines, so
+ * the bench shows the very statement the scheduler runs (it claims rows, like a real claim).
+ */
+export async function explainClaimForProvider(
+  sql: Sql,
+  options: ProviderClaim,
+): Promise<string[]> {
+  const rows = await sql<{ "QUERY PLAN": string }[]>`
+    explain (analyze, buffers, costs off) ${claimForProvider(sql, options)}`;
+  return rows.map((row) => row["QUERY PLAN"]);
+}
+
+function claimForProvider(sql: Sql, options: ProviderClaim) {
+  const allow = options.allowlist === null ? null : [...options.allowlist];
+  const probe = options.probe ?? false;
+  return sql`
+    with due as (
+      select d.id from calendar_providers p
+      cross join lateral (
+        select c.id from external_calendar_connections c
+        where c.provider_id = p.id and ${dueConnection(sql)}
+        order by c.due_at
+        limit ${options.limit}
+        for update of c skip locked
+      ) d
+      where p.kind = ${options.kind} and p.allowlisted
+        and (${allow}::text[] is null or p.kind = any(${allow}::text[])
+          or p.name = any(${allow}::text[]))
+        and (${probe} or not exists (select 1 from provider_health h
+          where h.provider = p.kind and h.state <> 'closed'))
+      limit ${options.limit}
+    )
+    update external_calendar_connections c set
+      lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
+      lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
+      due_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
+      sync_claimed_seq = c.sync_requested_seq
+    from due, calendar_providers p
+    where c.id = due.id and p.id = c.provider_id
+    returning ${claimedColumns(sql)}`;
 }
 
 /** The columns a claim returns; shared by every statement that takes a connection's lease. */
@@ -292,6 +362,7 @@ export type ClaimedRow = {
   has_live_push: boolean;
   last_notification_at: Date | null;
   last_error: Record<string, unknown> | null;
+  account_label?: string | null;
 };
 
 /** The RETURNING list of a claim (aliases `c` and `p`), matching ClaimedRow. */
@@ -307,7 +378,7 @@ export function claimedColumns(sql: Sql) {
     c.error_count = 0 and c.reconcile_due_at is not null and c.reconcile_due_at <= now()
       as reconcile_due,
     ${livePushChannel(sql)} as has_live_push,
-    c.last_notification_at, c.last_error`;
+    c.last_notification_at, c.last_error, c.account_label`;
 }
 
 /** True when connection `c` has a confirmed, unexpired push channel. */
@@ -335,6 +406,7 @@ export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
     hasLivePush: row.has_live_push,
     lastNotificationAt: row.last_notification_at,
     lastError: row.last_error,
+    accountLabel: row.account_label ?? null,
   };
 }
 

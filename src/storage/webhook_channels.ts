@@ -171,3 +171,25 @@ export async function recordChannelFailure(
 export async function deleteChannel(sql: Sql, rowId: string): Promise<void> {
   await sql`delete from webhook_channels where id = ${rowId}`;
 }
+
+/** Every stored channel secret (for `rotate-keys`), oldest rows first. */
+export async function listStoredChannelSecrets(
+  sql: Sql,
+): Promise<{ id: string; secret: string }[]> {
+  return await sql<{ id: string; secret: string }[]>`
+    select id, secret from webhook_channels order by created_at, id`;
+}
+
+/** Swaps a stored channel secret only if it is still `expected` (the row may be gone by now). */
+export async function replaceStoredChannelSecret(
+  sql: Sql,
+  rowId: string,
+  expected: string,
+  replacement: string,
+): Promise<boolean> {
+  const rows = await sql`
+    update webhook_channels set secret = ${replacement}
+    where id = ${rowId} and secret = ${expected}
+    returning id`;
+  return rows.length === 1;
+}

@@ -38,7 +38,12 @@ export async function recordFailure(
     error: failure.message,
   };
   if (failure.kind === "database" || failure.kind === "lease_lost") {
+    // Says nothing about the provider; a probe that ended so gives its slot back.
+    await deps.providerGate?.settle(connection, failure.kind);
     return await handBackLease(deps, connection, failure, fields);
+  }
+  if (await deps.providerGate?.settle(connection, failure.kind) === "hold") {
+    return await holdForBreaker(deps, connection, failure, fields);
   }
   try {
     return await recordBackoff(deps, connection, failure, fields, attempt);
@@ -70,6 +75,32 @@ async function handBackLease(
     backoff_until: null,
     lease_released: released,
   });
+  return { outcome: "failure", kind: failure.kind, backoffUntil: null };
+}
+
+/**
+ * The provider's breaker is open: the outage is the provider's, not this connection's. Its
+ * error count and backoff stay as they were; the lease goes back and the connection waits,
+ * due, until the breaker lets its provider be claimed again.
+ */
+async function holdForBreaker(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  failure: SyncFailure,
+  fields: FailureFields,
+): Promise<SyncOutcome> {
+  deps.metrics.breakerHeld.inc({ provider: connection.providerKind });
+  const released = await releaseLease(deps.sql, connection).then(() => true, () => false);
+  log.warn(
+    "Sync of connection {connection_id} failed: {kind}; provider breaker open, not counted",
+    {
+      ...fields,
+      attempt: connection.errorCount,
+      backoff_until: null,
+      breaker_held: true,
+      lease_released: released,
+    },
+  );
   return { outcome: "failure", kind: failure.kind, backoffUntil: null };
 }
 

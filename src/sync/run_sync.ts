@@ -31,6 +31,7 @@ export async function runSync(
   try {
     const result = await syncPages(deps, connection, signal);
     endTimer();
+    await deps.providerGate?.settle(connection, "success");
     deps.metrics.syncRuns.inc({ provider, outcome: "success" });
     log.info("Sync of connection {connection_id} succeeded", {
       connection_id: connection.id,

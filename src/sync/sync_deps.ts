@@ -32,6 +32,13 @@ export type SyncDeps = {
   maxRejections: number;
   /** The rolling window every round mirrors (`SYNC_WINDOW_PAST_DAYS`/`_FUTURE_DAYS`). */
   window: WindowSettings;
+  /**
+   * The provider's circuit breaker (src/lanes/provider_gate.ts): told every run's outcome; a
+   * failure it answers "hold" for leaves the connection's error count and backoff alone.
+   */
+  providerGate?: {
+    settle(connection: ClaimedConnection, kind: string): Promise<"count" | "hold">;
+  };
   /** The clock of windows, rounds and decisions (drift cut-off, push quiet period); injected. */
   now?: () => number;
 };

@@ -2,6 +2,9 @@
 import type { Sql } from "../storage/client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import { type ChannelIdentity, findChannels } from "../storage/webhook_channels.ts";
+import { logger } from "../log/setup.ts";
+
+const log = logger("webhooks");
 
 /** Finds channels by provider channel id; cached hits skip the database. */
 export type ChannelLookup = {
@@ -20,8 +23,15 @@ export type ChannelLookup = {
  * to the database, so a channel created by another replica is found at once.
  */
 export function createChannelLookup(
-  options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {},
+  options: {
+    ttlMs?: number;
+    maxEntries?: number;
+    now?: () => number;
+    /** Opens a secret sealed at rest (the SecretBox's `open`); identity when not given. */
+    open?: (stored: string) => Promise<string>;
+  } = {},
 ): ChannelLookup {
+  const open = options.open ?? ((stored: string) => Promise.resolve(stored));
   const ttlMs = options.ttlMs ?? 60_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
@@ -38,7 +48,8 @@ export function createChannelLookup(
         else missing.push(id);
       }
       if (missing.length === 0) return found;
-      for (const identity of await findChannels(sql, provider, missing, signal)) {
+      for (const stored of await findChannels(sql, provider, missing, signal)) {
+        const identity = { ...stored, secret: await openSecret(open, stored) };
         found.set(identity.channelId, identity);
         const key = `${provider}:${identity.channelId}`;
         cache.delete(key);
@@ -49,4 +60,25 @@ export function createChannelLookup(
       return found;
     },
   };
+}
+
+/**
+ * A secret that cannot be opened (sealed with a key no longer configured) becomes the empty
+ * string, which no presented token equals: the delivery is refused as unauthenticated, and the
+ * log says why, since the fix (restore the key) is the operator's.
+ */
+async function openSecret(
+  open: (stored: string) => Promise<string>,
+  identity: ChannelIdentity,
+): Promise<string> {
+  try {
+    return await open(identity.secret);
+  } catch (error) {
+    log.error("Cannot open the stored secret of channel {channel_id}: {message}", {
+      channel_id: identity.channelId,
+      connection_id: identity.connectionId,
+      message: (error as Error).message,
+    });
+    return "";
+  }
 }

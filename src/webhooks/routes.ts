@@ -26,6 +26,8 @@ export function mountWebhooks(
     metrics: Metrics;
     deadlineMs: number;
     lookup?: ChannelLookup;
+    /** Opens channel secrets sealed at rest; see createChannelLookup. */
+    openSecret?: (stored: string) => Promise<string>;
     /** Slots (the pool's size) and queue length of the database gate; see DB_QUEUE_MAX. */
     queue?: { maxConcurrent: number; maxQueued: number };
     gate?: WorkGate;
@@ -36,7 +38,7 @@ export function mountWebhooks(
     sql: options.sql,
     metrics,
     deadlineMs: options.deadlineMs,
-    lookup: options.lookup ?? createChannelLookup(),
+    lookup: options.lookup ?? createChannelLookup({ open: options.openSecret }),
     gate: options.gate ?? createWorkGate({
       maxConcurrent: options.queue?.maxConcurrent ?? 10,
       maxQueued: options.queue?.maxQueued ?? 100,

@@ -194,3 +194,39 @@ async function removeConnection(fx: ChannelFixture<FakeGoogle>, connectionId: st
   });
   assertEquals(out, [`Connection ${connectionId} removed with its events\n`]);
 }
+
+Deno.test("channel tokens are sealed at rest, sent in plaintext, and re-sealed by rotate-keys", async () => {
+  const [oldKey, newKey] = [1, 2].map(() =>
+    btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
+  );
+  await using fx = await channelFixture("google", {
+    fake: () => startFakeGoogle({ refreshTokens: [REFRESH_TOKEN], pushRetryBaseMs: 20 }),
+    env: (google) => ({ GOOGLE_API_BASE_URL: google.baseUrl, GOOGLE_TOKEN_URL: google.tokenUrl }),
+    publicUrl: (serverUrl) => serverUrl,
+    refreshToken: REFRESH_TOKEN,
+    encryptionKey: oldKey,
+  });
+  const main = await fx.connection("primary");
+  const channel = await openChannel(fx, main);
+  const remote = only(fx.fake.channels());
+  assert(channel.secret.startsWith("enc:v1:"), "stored sealed");
+  assert(!channel.secret.includes(remote.token!), "the plaintext is not in the row");
+  assertEquals(remote.token!.length, 43);
+
+  // A push carrying the plaintext token is authenticated against the sealed row.
+  const before = await seq(fx.db.sql, main);
+  fx.fake.putEvent("primary", { summary: "Standup" });
+  await fx.fake.flushDeliveries();
+  assertEquals(fx.fake.deliveries.filter((d) => d.state === "exists").map((d) => d.status), [200]);
+  assertEquals(await seq(fx.db.sql, main), before + 1);
+
+  const out: string[] = [];
+  const rotated = { ...fx.config, CALSYNC_ENCRYPTION_KEY: `${newKey},${oldKey}` };
+  await runCommand(rotated, ["connections", "rotate-keys"], { json: true }, {
+    out: (text) => out.push(text),
+  });
+  assertEquals(JSON.parse(out.join("")).channel_secrets_resealed, 1);
+  const [row] = await fx.db.sql<{ secret: string }[]>`
+    select secret from webhook_channels where id = ${channel.id}`;
+  assert(row.secret !== channel.secret && row.secret.startsWith("enc:v1:"), "re-sealed");
+});

@@ -7,6 +7,10 @@ const RESULT_LINES = [
   "**Webhook Outage:** `PASS`",
   "**Recovery Tests:** `PASS`",
   "**Status:** `PASS`",
+  "**Dropped Notification Caught By Poll:** `PASS`",
+  "**Deleted Calendar Stops Syncing:** `PASS`",
+  "**Empty Listing Held By Guard:** `PASS`",
+  "**Reconciliation Repairs Drift:** `PASS`",
 ];
 
 Deno.test("deno task drill passes end to end against the machine's PostgreSQL", async () => {
@@ -45,6 +49,10 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
         "database/mid-write",
         "database/pool",
         "webhook/outage",
+        "freshness/poll",
+        "freshness/unavailable",
+        "freshness/guard",
+        "freshness/reconcile",
       ]
     ) {
       for (const provider of ["google", "microsoft"]) {
@@ -61,6 +69,16 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
     assertEquals(json.passed, true);
     assertEquals(json.results.status, "PASS");
     assert(json.verification.length >= 12, "verification rows for every scenario");
+    // report.html: a timeline per scenario run, each with requests or deliveries and a recovery.
+    const page = await Deno.readTextFile(`${out}/report.html`);
+    assertStringIncludes(page, "<h2>Drill results</h2>");
+    assertEquals((page.match(/<svg\s/g) ?? []).length, json.timelines.length);
+    assert(json.timelines.length >= 12, `only ${json.timelines.length} timelines`);
+    for (const timeline of json.timelines) {
+      const kinds = new Set(timeline.events.map((e: { kind: string }) => e.kind));
+      const name = `${timeline.scenario}/${timeline.variant} ${timeline.provider}`;
+      assert(kinds.has("fault") && kinds.has("recovery"), `${name}: ${[...kinds]}`);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }

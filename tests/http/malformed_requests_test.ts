@@ -12,6 +12,7 @@ import { insertConnection } from "../../src/storage/connections.ts";
 import { insertChannel } from "../../src/storage/webhook_channels.ts";
 import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../../src/webhooks/routes.ts";
 import { assert, assertEquals } from "../support/assert.ts";
+import { createPrng } from "../../drills/chaos/prng.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { rawClient } from "../support/raw_http.ts";
 
@@ -19,15 +20,10 @@ const SEED = Number(Deno.env.get("HTTP_FUZZ_SEED") ?? 20_260_518);
 const CASES = 400;
 const SECRET = "Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz0Xc2Vb4Nm6QpZx8";
 
+/** A seeded sequence of floats in [0, 1) (the chaos soak's PRNG), so a seed replays a run. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const sequence = createPrng(seed);
+  return () => sequence.next();
 }
 
 /** One answer parsed from raw bytes: status, content type, and whether the body is JSON. */

@@ -45,13 +45,19 @@ export async function channelFixture<F extends ChannelFake>(
     publicUrl: (serverUrl: string) => string;
     refreshToken: string;
     deps?: Partial<ChannelDeps>;
+    /** CALSYNC_ENCRYPTION_KEY: channel secrets are then sealed at rest. */
+    encryptionKey?: string;
   },
 ): Promise<ChannelFixture<F>> {
   await using stack = new AsyncDisposableStack();
   const logs = stack.use(await captureLogs("info"));
   const db = stack.use(await createMigratedDatabase(`channels_${kind}`));
   const fake = stack.use(options.fake());
-  const server = stack.use(await serveWebhooks(() => db.sql));
+  // The webhooks open secrets with the box of the config built below (it needs the server's URL).
+  const built: { deps?: ChannelDeps } = {};
+  const server = stack.use(
+    await serveWebhooks(() => db.sql, { openSecret: (stored) => built.deps!.secrets.open(stored) }),
+  );
   const config = loadConfig({
     DATABASE_URL: db.url,
     CALSYNC_PUBLIC_URL: options.publicUrl(server.url),
@@ -59,8 +65,9 @@ export async function channelFixture<F extends ChannelFake>(
     SYNC_HTTP_TIMEOUT_MS: "2000",
     SYNC_BACKOFF_BASE_MS: "60000",
     SYNC_BACKOFF_MAX_MS: "600000",
+    ...(options.encryptionKey ? { CALSYNC_ENCRYPTION_KEY: options.encryptionKey } : {}),
   });
-  const deps: ChannelDeps = {
+  const deps: ChannelDeps = built.deps = {
     ...createChannelDeps(config, db.sql, server.metrics, { replicaId: "test" }),
     ...options.deps,
   };

@@ -16,14 +16,20 @@ export type WebhookServer = ServedApp & {
 /** Serves `/webhooks/*` over whatever `sql()` returns at each request (null: not open). */
 export async function serveWebhooks(
   sql: () => Sql | null,
-  options: { deadlineMs?: number } = {},
+  options: { deadlineMs?: number; openSecret?: (stored: string) => Promise<string> } = {},
 ): Promise<WebhookServer> {
   const metrics = createMetrics();
   const app = createApp({
     metrics,
     readiness: () => Promise.resolve({ ready: true }),
     maxBodyBytes: 1_048_576,
-    routes: (app) => mountWebhooks(app, { sql, metrics, deadlineMs: options.deadlineMs ?? 2_500 }),
+    routes: (app) =>
+      mountWebhooks(app, {
+        sql,
+        metrics,
+        deadlineMs: options.deadlineMs ?? 2_500,
+        openSecret: options.openSecret,
+      }),
   });
   const served = await serveApp(app);
   return { ...served, app, metrics, [Symbol.asyncDispose]: served.close };

@@ -8,6 +8,7 @@ import { startScheduler } from "../../src/scheduler/scheduler.ts";
 import { runSync } from "../../src/sync/run_sync.ts";
 import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
+import { cutFixture } from "../support/cut_fixture.ts";
 import {
   connectionRow,
   counterValue,
@@ -58,58 +59,35 @@ Deno.test("a sync request that arrives during a sync leads to exactly one more s
 });
 
 Deno.test("the database connection cut inside the write transaction leaves no partial rows and the row unchanged", async () => {
-  await using db = await createMigratedDatabase("cut_write");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
-  const target = new URL(db.url);
-  const proxy = await startFaultProxy({
-    targetHostname: target.hostname,
-    targetPort: Number(target.port || 5432),
-  });
-  const viaProxy = openSql(proxy.url(db.url), { max: 2 });
-  try {
-    const harness = createHarness(viaProxy, {
-      GOOGLE_API_BASE_URL: google.baseUrl,
-      GOOGLE_TOKEN_URL: google.tokenUrl,
-    });
-    const id = await harness.addConnection({
-      kind: "google",
-      calendar: "primary",
-      refreshToken: "rt",
-    });
-    google.putEvent("primary", { summary: "Committed earlier" });
-    assertEquals((await harness.syncOnce(id))?.outcome, "success");
-    const eventsBefore = await mirror(db.sql, id);
-    const rowBefore = await connectionRow(db.sql, id);
+  await using t = await cutFixture("cut_write");
+  const { db, google, proxy, harness, id } = t;
+  const eventsBefore = await mirror(db.sql, id);
+  const rowBefore = await connectionRow(db.sql, id);
 
-    const marker = `CUT-${crypto.randomUUID()}`;
-    for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${marker}-${i}` });
-    await requestSync(db.sql, id);
-    // The upsert's parameters carry the marker: cut the socket the moment they are sent.
-    const cut = proxy.cutWhen(marker);
-    const outcome = await harness.syncOnce(id);
-    await cut;
-    assertEquals(outcome?.outcome, "failure");
-    assertEquals(outcome?.outcome === "failure" && outcome.kind, "database");
-    assertEquals(await mirror(db.sql, id), eventsBefore, "partial rows after a cut transaction");
-    const rowAfter = await connectionRow(db.sql, id);
-    assertEquals(
-      [rowAfter.sync_cursor, rowAfter.error_count, rowAfter.last_success_at],
-      [rowBefore.sync_cursor, rowBefore.error_count, rowBefore.last_success_at],
-    );
-    assertEquals(
-      await counterValue(harness.metrics, "calendar_sync_failures_total", { reason: "database" }),
-      1,
-    );
-    // The next sync repairs everything.
-    await db
-      .sql`update external_calendar_connections set due_at = now(), lease_owner = null, lease_expires_at = null where id = ${id}`;
-    assertEquals((await harness.syncOnce(id))?.outcome, "success");
-    assertEquals(await mirror(db.sql, id), expected(google.liveEvents("primary")));
-  } finally {
-    await viaProxy.end({ timeout: 1 });
-    await proxy.close();
-  }
+  const marker = `CUT-${crypto.randomUUID()}`;
+  for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${marker}-${i}` });
+  await requestSync(db.sql, id);
+  // The upsert's parameters carry the marker: cut the socket the moment they are sent.
+  const cut = proxy.cutWhen(marker);
+  const outcome = await harness.syncOnce(id);
+  await cut;
+  assertEquals(outcome?.outcome, "failure");
+  assertEquals(outcome?.outcome === "failure" && outcome.kind, "database");
+  assertEquals(await mirror(db.sql, id), eventsBefore, "partial rows after a cut transaction");
+  const rowAfter = await connectionRow(db.sql, id);
+  assertEquals(
+    [rowAfter.sync_cursor, rowAfter.error_count, rowAfter.last_success_at],
+    [rowBefore.sync_cursor, rowBefore.error_count, rowBefore.last_success_at],
+  );
+  assertEquals(
+    await counterValue(harness.metrics, "calendar_sync_failures_total", { reason: "database" }),
+    1,
+  );
+  // The next sync repairs everything.
+  await db
+    .sql`update external_calendar_connections set due_at = now(), lease_owner = null, lease_expires_at = null where id = ${id}`;
+  assertEquals((await harness.syncOnce(id))?.outcome, "success");
+  assertEquals(await mirror(db.sql, id), expected(google.liveEvents("primary")));
 });
 
 Deno.test("two schedulers on one database sync every due connection, none twice at once", async () => {

@@ -1,10 +1,8 @@
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
-import { startFakeGoogle } from "../../testkit/fake_google.ts";
-import { startFaultProxy } from "../../testkit/fault_proxy.ts";
-import { openSql, type Sql } from "../../src/storage/client.ts";
+import type { Sql } from "../../src/storage/client.ts";
 import { requestSync } from "../../src/storage/connections.ts";
-import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
-import { connectionRow, createHarness, mirror } from "../support/sync_harness.ts";
+import { cutFixture } from "../support/cut_fixture.ts";
+import { connectionRow, mirror } from "../support/sync_harness.ts";
 
 // A sequence advances whether or not the transaction that advanced it commits: the trigger
 // proves the upsert ran on the server even though its rows must roll back.
@@ -29,55 +27,31 @@ async function openTransactions(sql: Sql, applicationName: string): Promise<numb
 }
 
 Deno.test("a connection cut after the event upsert ran on the server and before COMMIT leaves nothing of it visible", async () => {
-  await using db = await createMigratedDatabase("cut_before_commit");
-  await using google = startFakeGoogle();
-  google.addRefreshToken("rt");
-  const target = new URL(db.url);
-  const proxy = await startFaultProxy({
-    targetHostname: target.hostname,
-    targetPort: Number(target.port || 5432),
-  });
-  const applicationName = `cut_before_commit_${crypto.randomUUID().slice(0, 8)}`;
-  const viaProxy = openSql(proxy.url(db.url), { max: 2, applicationName });
-  try {
-    const harness = createHarness(viaProxy, {
-      GOOGLE_API_BASE_URL: google.baseUrl,
-      GOOGLE_TOKEN_URL: google.tokenUrl,
-    });
-    const id = await harness.addConnection({
-      kind: "google",
-      calendar: "primary",
-      refreshToken: "rt",
-    });
-    google.putEvent("primary", { summary: "Committed earlier" });
-    assertEquals((await harness.syncOnce(id))?.outcome, "success");
-    await db.sql.unsafe(PROBE);
-    const eventsBefore = await mirror(db.sql, id);
-    const rowBefore = await connectionRow(db.sql, id);
+  await using t = await cutFixture("cut_before_commit");
+  const { db, google, proxy, harness, id, applicationName } = t;
+  await db.sql.unsafe(PROBE);
+  const eventsBefore = await mirror(db.sql, id);
+  const rowBefore = await connectionRow(db.sql, id);
 
-    const marker = `CUT-${crypto.randomUUID()}`;
-    for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${marker}-${i}` });
-    await requestSync(db.sql, id);
-    // The marker travels in the upsert's parameters. The proxy forwards them, waits until the
-    // server has answered the statement, and cuts instead of passing the answer on: the client
-    // never learns the upsert ran, so its COMMIT is never sent.
-    const cut = proxy.cutWhen(marker, { after: "reply" });
-    const outcome = await harness.syncOnce(id);
-    await cut;
-    assertEquals(outcome?.outcome === "failure" && outcome.kind, "database");
-    assert((await probeCount(db.sql)) >= 3, "the upsert never ran on the server");
-    // The server rolls back once it sees the socket go; only then is "nothing visible" final.
-    await waitFor(async () => (await openTransactions(db.sql, applicationName)) === 0, {
-      what: "the cut transaction to end",
-    });
-    assertEquals(await mirror(db.sql, id), eventsBefore, "rows of the cut upsert are visible");
-    const rowAfter = await connectionRow(db.sql, id);
-    assertEquals(
-      [rowAfter.sync_cursor, rowAfter.error_count, rowAfter.last_success_at],
-      [rowBefore.sync_cursor, rowBefore.error_count, rowBefore.last_success_at],
-    );
-  } finally {
-    await viaProxy.end({ timeout: 1 });
-    await proxy.close();
-  }
+  const marker = `CUT-${crypto.randomUUID()}`;
+  for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `${marker}-${i}` });
+  await requestSync(db.sql, id);
+  // The marker travels in the upsert's parameters. The proxy forwards them, waits until the
+  // server has answered the statement, and cuts instead of passing the answer on: the client
+  // never learns the upsert ran, so its COMMIT is never sent.
+  const cut = proxy.cutWhen(marker, { after: "reply" });
+  const outcome = await harness.syncOnce(id);
+  await cut;
+  assertEquals(outcome?.outcome === "failure" && outcome.kind, "database");
+  assert((await probeCount(db.sql)) >= 3, "the upsert never ran on the server");
+  // The server rolls back once it sees the socket go; only then is "nothing visible" final.
+  await waitFor(async () => (await openTransactions(db.sql, applicationName)) === 0, {
+    what: "the cut transaction to end",
+  });
+  assertEquals(await mirror(db.sql, id), eventsBefore, "rows of the cut upsert are visible");
+  const rowAfter = await connectionRow(db.sql, id);
+  assertEquals(
+    [rowAfter.sync_cursor, rowAfter.error_count, rowAfter.last_success_at],
+    [rowBefore.sync_cursor, rowBefore.error_count, rowBefore.last_success_at],
+  );
 });

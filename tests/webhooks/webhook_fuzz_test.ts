@@ -5,6 +5,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { assert, assertEquals } from "../support/assert.ts";
+import { createPrng } from "../../drills/chaos/prng.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { serveApp } from "../support/serve_app.ts";
 
@@ -12,16 +13,10 @@ const SEED = Number(Deno.env.get("WEBHOOK_FUZZ_SEED") ?? 20_251_125);
 const REQUESTS = 500;
 const SECRET = "Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz0Xc2Vb4Nm6Qp";
 
-/** mulberry32: small, seeded, good enough to pick cases reproducibly. */
+/** A seeded sequence of floats in [0, 1) (the chaos soak's PRNG), so a seed replays a run. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const sequence = createPrng(seed);
+  return () => sequence.next();
 }
 
 Deno.test("random deliveries never get a 5xx and never crash the server", async () => {

@@ -1,0 +1,31 @@
+import { assert, assertStringIncludes } from "../support/assert.ts";
+
+const BENCH = new URL("../../bench/bench.ts", import.meta.url).pathname;
+
+Deno.test("bench --scale at a tiny size reports every measurement and an index scan for the claim", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, "--scale", "--rows", "2000"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  assert(output.success, new TextDecoder().decode(output.stderr));
+  for (
+    const part of [
+      "| 2,000 |",
+      "EXPLAIN at 2,000 connections:",
+      "Sizes of external_calendar_connections",
+      "Events: 20,000 rows",
+      "Dedupe keys: 20,000 keys",
+      "Migration 009 on 2,000 connections",
+    ]
+  ) assertStringIncludes(stdout, part);
+  // At this tiny size the planner may pick a bitmap scan or the poll index (the bench shows the
+  // ordered range scan at scale); what it must never do is read the claim's rows without one.
+  const plan = stdout.slice(stdout.indexOf("EXPLAIN at 2,000 connections:")).split("\n\n")[0];
+  assert(
+    /Index Scan on external_calendar_connections_provider_due_idx|Index Scan using external_calendar_connections_(provider_due|poll)_idx/
+      .test(plan),
+    plan,
+  );
+});
