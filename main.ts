@@ -20,7 +20,11 @@ const OPTIONS = {
   off: { type: "boolean" },
   provider: { type: "string" },
   calendar: { type: "string" },
+  // Kept only to refuse it with the reason (a token in argv is in shell history and `ps`).
   "refresh-token": { type: "string" },
+  "refresh-token-file": { type: "string" },
+  calendars: { type: "string" },
+  label: { type: "string" },
   account: { type: "string" },
   connection: { type: "string" },
   force: { type: "boolean" },

@@ -27,6 +27,8 @@ export type LaunchOptions = {
    * compiled binary, or the main.ts (or bundle) Deno runs, falling back to main.ts.
    */
   program?: "main.ts" | "self";
+  /** Text written to the child's stdin (then closed); default: no stdin. */
+  stdin?: string;
 };
 
 /** How startDaemon starts, waits for and stops the daemon. */
@@ -75,7 +77,9 @@ export async function runCli(
   options: LaunchOptions = {},
 ): Promise<{ code: number; stdout: string; stderr: string; durationMs: number }> {
   const started = performance.now();
-  const output = await command(args, env, options).output();
+  const output = options.stdin === undefined
+    ? await command(args, env, options).output()
+    : await withStdin(command(args, env, options).spawn(), options.stdin);
   const decoder = new TextDecoder();
   return {
     code: output.code,
@@ -208,7 +212,7 @@ function command(
     args: options.program === "self" && !isDeno ? args : ["run", "-A", entry, ...args],
     env: { ...base, ...env },
     clearEnv: options.clearEnv === true,
-    stdin: "null",
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   });
@@ -250,4 +254,11 @@ function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
   } catch {
     // Exited meanwhile.
   }
+}
+
+async function withStdin(child: Deno.ChildProcess, text: string): Promise<Deno.CommandOutput> {
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  return await child.output();
 }

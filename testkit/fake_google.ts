@@ -25,6 +25,8 @@ import {
 } from "./fake_google_calendar.ts";
 import { createGooglePush, type GoogleChannel, type GoogleDelivery } from "./fake_google_push.ts";
 import { createTokenStore, readClientCredentials } from "./fake_tokens.ts";
+import { createConsentServer, type FakeUser } from "./fake_consent.ts";
+import { calendarListPage } from "./fake_calendar_lists.ts";
 
 export type { GoogleChannel, GoogleDelivery, GoogleEvent, GoogleEventInput };
 
@@ -50,7 +52,17 @@ export type FakeGoogleOptions = {
 export type FakeGoogle = FakeServerControls & {
   readonly baseUrl: string;
   readonly tokenUrl: string;
+  /** The authorization endpoint (GOOGLE_AUTH_URL); its origin is the id token's issuer. */
+  readonly authUrl: string;
   readonly deliveries: GoogleDelivery[];
+  /** A user who can consent; `calendars` defaults to their primary calendar (id = email). */
+  addUser(user: { subject: string; email: string; calendars?: FakeUser["calendars"] }): FakeUser;
+  /** Who consents at the authorization endpoint from now on; null denies consent. */
+  consentAs(subject: string | null): void;
+  /** The refresh tokens issued to a user through consent. */
+  refreshTokensOf(subject: string): string[];
+  /** A refresh token of the user, as a consent would have issued it. */
+  issueRefreshTokenFor(subject: string): string;
   addRefreshToken(token: string): void;
   revokeRefreshToken(token: string): void;
   expireAccessTokens(): void;
@@ -166,6 +178,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     maxChannelTtlMs: options.maxChannelTtlMs ?? 7 * 24 * 3_600_000,
   });
   const autoDeliver = options.autoDeliver ?? true;
+  const consent = createConsentServer(tokens, "1//0g");
 
   function calendar(calendarId: string): GoogleCalendar {
     let found = calendars.get(calendarId);
@@ -233,6 +246,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     if (grantType === null) {
       return oauthError(400, "invalid_request", "Missing required parameter: grant_type");
     }
+    if (grantType === "authorization_code") return exchangeCode(form, client.clientId);
     if (grantType !== "refresh_token") {
       return oauthError(400, "unsupported_grant_type", `Invalid grant_type: ${grantType}`);
     }
@@ -244,17 +258,98 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
       return oauthError(400, "invalid_grant", "Token has been expired or revoked.");
     }
     // Google does not rotate refresh tokens on refresh (§1.6).
+    const accessToken = tokens.issueAccessToken(ttl);
+    const owner = consent.ownerOf(refreshToken);
+    if (owner) consent.bind(accessToken, owner.subject);
+    const now = Math.floor(Date.now() / 1000);
+    // Google returns an id token on refresh when the grant included openid (consent-issued here).
+    const idToken = owner && client.clientId
+      ? {
+        id_token: consent.idToken({
+          iss: host.origin,
+          aud: client.clientId,
+          sub: owner.subject,
+          email: owner.email,
+          iat: now,
+          exp: now + 3600,
+        }),
+      }
+      : {};
     return jsonResponse(
       {
-        access_token: tokens.issueAccessToken(ttl),
+        access_token: accessToken,
         expires_in: ttl,
         scope: SCOPE,
         token_type: "Bearer",
+        ...idToken,
       },
       200,
       { "cache-control": "no-cache, no-store, max-age=0, must-revalidate", pragma: "no-cache" },
     );
   }
+
+  /** The authorization-code grant (with PKCE): tokens plus an id token for `openid` scopes. */
+  function exchangeCode(form: URLSearchParams, clientId: string | undefined): Response {
+    const result = consent.exchangeCode(form, clientId);
+    if (!result.ok) return oauthError(400, result.error, result.description);
+    const issued = consent.issueTokens(result.user, ttl);
+    const now = Math.floor(Date.now() / 1000);
+    const body: Record<string, unknown> = {
+      access_token: issued.accessToken,
+      expires_in: ttl,
+      refresh_token: issued.refreshToken,
+      scope: result.scope,
+      token_type: "Bearer",
+    };
+    if (result.scope.split(" ").includes("openid")) {
+      body.id_token = consent.idToken({
+        iss: host.origin,
+        azp: result.clientId,
+        aud: result.clientId,
+        sub: result.user.subject,
+        email: result.user.email,
+        email_verified: true,
+        iat: now,
+        exp: now + 3600,
+      });
+    }
+    return jsonResponse(body, 200, { "cache-control": "no-store", pragma: "no-cache" });
+  }
+
+  /** calendarList.list for the bearer's user, paged by maxResults/pageToken. */
+  function calendarList(request: Request, url: URL): Response {
+    if (tokens.checkBearer(request.headers.get("authorization")) !== "valid") {
+      return googleError({ status: 401, reason: "authError" });
+    }
+    const user = consent.bearerUser(request);
+    const entries = (user?.calendars ?? []).map((entry) => ({
+      kind: "calendar#calendarListEntry",
+      etag: `"${entry.id.length}"`,
+      id: entry.id,
+      summary: entry.name,
+      accessRole: entry.accessRole ?? "owner",
+      ...(entry.primary ? { primary: true } : {}),
+    }));
+    const max = Math.min(Number(url.searchParams.get("maxResults") ?? 100) || 100, 250);
+    const page = calendarListPage(entries, url.searchParams.get("pageToken"), max);
+    if (page === null) return googleError({ status: 400, reason: "invalid" });
+    return jsonResponse({
+      kind: "calendar#calendarList",
+      etag: '"p33"',
+      items: page.items,
+      ...(page.next ? { nextPageToken: page.next } : { nextSyncToken: "CPDAlvWDx70CEPDAlvWDx70C" }),
+    });
+  }
+
+  /** "primary" means the bearer's own calendar; another user's calendar is not found. */
+  function resolveCalendar(request: Request, calendarId: string): string | null {
+    const user = consent.bearerUser(request);
+    if (!user) return calendarId;
+    if (calendarId === "primary") return user.email;
+    const owner = ownedBy.get(calendarId);
+    return owner !== undefined && owner !== user.subject ? null : calendarId;
+  }
+  const ownedBy = new Map<string, string>();
 
   async function readJson(request: Request): Promise<unknown> {
     try {
@@ -266,6 +361,12 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
 
   async function handle(request: Request, url: URL): Promise<Response> {
     const path = url.pathname;
+    if (path === "/o/oauth2/v2/auth" && request.method === "GET") {
+      return consent.authorize(url, options.clientId);
+    }
+    if (path === "/calendar/v3/users/me/calendarList" && request.method === "GET") {
+      return calendarList(request, url);
+    }
     if (path === "/token" && request.method === "POST") {
       const fault = host.takeFault("token", (f) => f.kind !== "gone");
       return fault ? faultResponse(fault, "token") : await token(request);
@@ -277,7 +378,9 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
       ? path.match(/^\/calendar\/v3\/calendars\/([^/]+)\/events\/([^/]+)$/)
       : null;
     if (single && single[2] !== "watch") {
-      return getEvent(request, decodeURIComponent(single[1]), decodeURIComponent(single[2]));
+      const owned = resolveCalendar(request, decodeURIComponent(single[1]));
+      if (owned === null) return googleError({ status: 404, reason: "notFound" });
+      return getEvent(request, owned, decodeURIComponent(single[2]));
     }
     const isList = list !== null && request.method === "GET";
     const isPush = request.method === "POST" && (watch !== null || stop);
@@ -299,14 +402,14 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
       const result = push.stop(await readJson(request));
       return "error" in result ? googleError(result.error) : new Response(null, { status: 204 });
     }
-    const calendarId = decodeURIComponent((list ?? watch)?.[1] ?? "");
-    const found = calendars.get(calendarId);
+    const calendarId = resolveCalendar(request, decodeURIComponent((list ?? watch)?.[1] ?? ""));
+    const found = calendarId === null ? undefined : calendars.get(calendarId);
     if (!found) return googleError({ status: 404, reason: "notFound" });
     if (watch) {
       if (!found.pushSupported) {
         return googleError({ status: 400, reason: "pushNotSupportedForRequestedResource" });
       }
-      const result = push.watch(calendarId, await readJson(request));
+      const result = push.watch(calendarId!, await readJson(request));
       return "error" in result ? googleError(result.error) : jsonResponse(result.channel);
     }
     const result = listGoogleEvents(found, url.searchParams, ceiling);
@@ -335,7 +438,30 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): FakeGoogle {
     ...host.controls,
     baseUrl: `${host.origin}/calendar/v3`,
     tokenUrl: `${host.origin}/token`,
+    authUrl: `${host.origin}/o/oauth2/v2/auth`,
     deliveries: push.deliveries,
+    addUser(input) {
+      const user: FakeUser = {
+        subject: input.subject,
+        email: input.email,
+        calendars: input.calendars ??
+          [{ id: input.email, name: input.email, primary: true, accessRole: "owner" }],
+      };
+      consent.addUser(user);
+      for (const entry of user.calendars) {
+        ownedBy.set(entry.id, user.subject);
+        calendar(entry.id);
+      }
+      return user;
+    },
+    consentAs: (subject) => consent.consentAs(subject),
+    issueRefreshTokenFor(subject) {
+      const user = consent.user(subject);
+      if (!user) throw new Error(`No fake Google user "${subject}"`);
+      return consent.issueTokens(user, ttl).refreshToken;
+    },
+    refreshTokensOf: (subject) =>
+      tokens.currentRefreshTokens().filter((t) => consent.ownerOf(t)?.subject === subject),
     addRefreshToken: (refreshToken) => tokens.addRefreshToken(refreshToken),
     revokeRefreshToken: (refreshToken) => tokens.revokeRefreshToken(refreshToken),
     expireAccessTokens: () => tokens.expireAccessTokens(),

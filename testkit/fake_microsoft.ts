@@ -42,6 +42,8 @@ import {
   microsoftTokenEndpoint,
 } from "./fake_microsoft_auth.ts";
 import { createTokenStore } from "./fake_tokens.ts";
+import { createConsentServer, type FakeUser } from "./fake_consent.ts";
+import { calendarListPage } from "./fake_calendar_lists.ts";
 
 export type { GraphDelivery, GraphEvent, GraphEventInput, GraphLifecycleEvent, GraphSubscription };
 
@@ -73,7 +75,15 @@ export type GraphWindowInput = { start: string | Date; end: string | Date };
 export type FakeMicrosoft = FakeServerControls & {
   readonly baseUrl: string;
   readonly tokenUrl: string;
+  /** The authorization endpoint (MICROSOFT_AUTH_URL) of the `common` tenant. */
+  readonly authUrl: string;
   readonly deliveries: GraphDelivery[];
+  /** A user who can consent; `calendars` defaults to one default calendar. */
+  addUser(
+    user: { subject: string; email: string; tenant?: string; calendars?: FakeUser["calendars"] },
+  ): FakeUser;
+  /** Who consents at the authorization endpoint from now on; null denies consent. */
+  consentAs(subject: string | null): void;
   addRefreshToken(token: string): void;
   revokeRefreshToken(token: string): void;
   expireAccessTokens(): void;
@@ -108,6 +118,8 @@ const DELTA_PATH =
 const EVENT_PATH = /^\/v1\.0\/(?:me|users\/[^/]+)\/events\/([^/]+)$/i;
 const SUBSCRIPTION_PATH = /^\/v1\.0\/subscriptions(?:\/([^/]+)(\/reauthorize)?)?$/i;
 const TOKEN_PATH = /^\/[^/]+\/oauth2\/v2\.0\/token$/;
+const AUTHORIZE_PATH = /^\/[^/]+\/oauth2\/v2\.0\/authorize$/;
+const CALENDARS_PATH = /^\/v1\.0\/me\/calendars$/i;
 /** Starts a fake Microsoft provider on 127.0.0.1 (a free port unless `port` is given). */
 export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicrosoft {
   const ttl = options.accessTokenTtlSeconds ?? 3599;
@@ -116,11 +128,14 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
   const tokens = createTokenStore("eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.", options.refreshTokens);
   const calendars = new Map<string, GraphCalendar>([["primary", createGraphCalendar("primary")]]);
   const deliverer = createDeliverer();
+  const consent = createConsentServer(tokens, "0.AXEA");
   const token = microsoftTokenEndpoint(tokens, {
     clientId: options.clientId,
     clientSecret: options.clientSecret,
     ttl,
     rotateStrict: options.rotateStrict,
+    consent,
+    origin: () => host.origin,
   });
 
   // Built before the listener so bad delivery options throw without leaking a socket.
@@ -273,6 +288,10 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
       const fault = host.takeFault("token", (f) => f.kind !== "gone");
       return fault ? await faultResponse(request, fault, "token", "primary") : await token(request);
     }
+    if (AUTHORIZE_PATH.test(path) && request.method === "GET") {
+      return consent.authorize(url, options.clientId);
+    }
+    if (CALENDARS_PATH.test(path) && request.method === "GET") return calendarList(request, url);
     const single = request.method === "GET" ? path.match(EVENT_PATH) : null;
     if (single) return getEvent(request, decodeURIComponent(single[1]));
     const delta = request.method === "GET" ? path.match(DELTA_PATH) : null;
@@ -328,6 +347,35 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
     });
   }
 
+  /** GET /me/calendars for the bearer's user, paged by $top with an @odata.nextLink. */
+  function calendarList(request: Request, url: URL): Response {
+    const denied = graphUnauthorized(tokens, request);
+    if (denied) return denied;
+    const user = consent.bearerUser(request);
+    const entries = (user?.calendars ?? []).map((entry) => ({
+      id: entry.id,
+      name: entry.name,
+      color: "auto",
+      isDefaultCalendar: entry.primary === true,
+      canEdit: entry.accessRole === "owner" || entry.accessRole === "writer",
+      canShare: entry.accessRole === "owner",
+      owner: { name: user!.email, address: user!.email },
+    }));
+    const top = Math.min(Number(url.searchParams.get("$top") ?? 10) || 10, 100);
+    const page = calendarListPage(entries, url.searchParams.get("$skiptoken"), top);
+    if (page === null) {
+      return graphError(request, { status: 400, code: "BadRequest", message: "Bad skip token." });
+    }
+    const next = new URL(`${host.origin}/v1.0/me/calendars`);
+    next.searchParams.set("$top", String(top));
+    if (page.next) next.searchParams.set("$skiptoken", page.next);
+    return jsonResponse({
+      "@odata.context": `${host.origin}/v1.0/$metadata#users('${user?.subject}')/calendars`,
+      value: page.items,
+      ...(page.next ? { "@odata.nextLink": next.toString() } : {}),
+    });
+  }
+
   /** `Prefer: outlook.timezone="..."`, else the zone this fake answers in without it. */
   function preferredZone(prefer: string[]): string {
     const asked = prefer.map((p) => p.match(/^outlook\.timezone="?([^"]+)"?$/i)?.[1]).find(Boolean);
@@ -358,7 +406,21 @@ export function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): FakeMicr
     ...host.controls,
     baseUrl: `${host.origin}/v1.0`,
     tokenUrl: `${host.origin}/common/oauth2/v2.0/token`,
+    authUrl: `${host.origin}/common/oauth2/v2.0/authorize`,
     deliveries: subs.deliveries,
+    addUser(input) {
+      const user: FakeUser = {
+        subject: input.subject,
+        email: input.email,
+        tenant: input.tenant,
+        calendars: input.calendars ??
+          [{ id: `AAMkAD-${input.subject}`, name: "Calendar", primary: true, accessRole: "owner" }],
+      };
+      consent.addUser(user);
+      for (const entry of user.calendars) calendar(entry.id);
+      return user;
+    },
+    consentAs: (subject) => consent.consentAs(subject),
     addRefreshToken: (refreshToken) => tokens.addRefreshToken(refreshToken),
     revokeRefreshToken: (refreshToken) => tokens.revokeRefreshToken(refreshToken),
     expireAccessTokens: () => tokens.expireAccessTokens(),

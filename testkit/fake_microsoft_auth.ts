@@ -3,6 +3,7 @@
  */
 import { jsonResponse } from "./fake_faults.ts";
 import { randomToken, readClientCredentials, type TokenStore } from "./fake_tokens.ts";
+import type { ConsentServer } from "./fake_consent.ts";
 
 const SCOPE = "https://graph.microsoft.com/Calendars.Read https://graph.microsoft.com/User.Read";
 
@@ -82,7 +83,15 @@ export function expiredGrant(): Response {
 /** Creates the identity platform refresh-token endpoint; refresh tokens rotate on every use. */
 export function microsoftTokenEndpoint(
   tokens: TokenStore,
-  options: { clientId?: string; clientSecret?: string; ttl: number; rotateStrict?: boolean },
+  options: {
+    clientId?: string;
+    clientSecret?: string;
+    ttl: number;
+    rotateStrict?: boolean;
+    consent?: ConsentServer;
+    /** The issuer's origin: id tokens say `{origin}/{tid}/v2.0`. */
+    origin?: () => string;
+  },
 ): (request: Request) => Promise<Response> {
   const ttl = options.ttl;
   return async function token(request: Request): Promise<Response> {
@@ -100,6 +109,12 @@ export function microsoftTokenEndpoint(
         7000215,
         "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
       );
+    }
+    if (form.get("grant_type") === "authorization_code" && options.consent) {
+      return exchangeCode(options.consent, form, client.clientId, {
+        ttl,
+        origin: options.origin?.() ?? "https://login.microsoftonline.com",
+      });
     }
     if (form.get("grant_type") !== "refresh_token") {
       return aadError(
@@ -132,13 +147,19 @@ export function microsoftTokenEndpoint(
     const next = `0.AXEA${randomToken(48)}`;
     tokens.addRefreshToken(next);
     if (options.rotateStrict) tokens.forgetRefreshToken(refreshToken);
+    const accessToken = tokens.issueAccessToken(ttl);
+    const owner = options.consent?.ownerOf(refreshToken);
+    if (owner) {
+      options.consent!.bind(next, owner.subject);
+      options.consent!.bind(accessToken, owner.subject);
+    }
     return jsonResponse(
       {
         token_type: "Bearer",
         scope: form.get("scope") ?? SCOPE,
         expires_in: ttl,
         ext_expires_in: ttl,
-        access_token: tokens.issueAccessToken(ttl),
+        access_token: accessToken,
         refresh_token: next,
       },
       200,
@@ -160,4 +181,51 @@ export function graphUnauthorized(tokens: TokenStore, request: Request): Respons
     "www-authenticate":
       'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"',
   });
+}
+
+/** The authorization-code grant with PKCE; `openid` adds an id token (oid, tid, email). */
+function exchangeCode(
+  consent: ConsentServer,
+  form: URLSearchParams,
+  clientId: string | undefined,
+  options: { ttl: number; origin: string },
+): Response {
+  const result = consent.exchangeCode(form, clientId);
+  if (!result.ok) {
+    return result.description === "Invalid code verifier."
+      ? aadError(
+        400,
+        "invalid_grant",
+        50148,
+        "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+      )
+      : aadError(400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed.");
+  }
+  const issued = consent.issueTokens(result.user, options.ttl);
+  const tenant = result.user.tenant ?? "9188040d-6c67-4c5b-b112-36a304b66dad";
+  const now = Math.floor(Date.now() / 1000);
+  const body: Record<string, unknown> = {
+    token_type: "Bearer",
+    scope: result.scope,
+    expires_in: options.ttl,
+    ext_expires_in: options.ttl,
+    access_token: issued.accessToken,
+    refresh_token: issued.refreshToken,
+  };
+  if (result.scope.split(" ").includes("openid")) {
+    body.id_token = consent.idToken({
+      ver: "2.0",
+      iss: `${options.origin}/${tenant}/v2.0`,
+      aud: result.clientId,
+      sub: `pairwise-${result.user.subject}`,
+      oid: result.user.subject,
+      tid: tenant,
+      preferred_username: result.user.email,
+      email: result.user.email,
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+    });
+  }
+  return jsonResponse(body, 200, { "cache-control": "no-store, no-cache", pragma: "no-cache" });
 }

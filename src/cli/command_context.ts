@@ -37,9 +37,9 @@ export function required(options: CommandOptions, name: string): string {
 }
 
 /** `value` if it is a connection id (a UUID), else a UsageError naming the option. */
-export function uuid(value: string, name: string): string {
+export function uuid(value: string, name: string, what = "a connection id"): string {
   if (!UUID.test(value)) {
-    throw new UsageError(`--${name} must be a connection id (a UUID), got "${value}"`);
+    throw new UsageError(`--${name} must be ${what} (a UUID), got "${value}"`);
   }
   return value;
 }

@@ -31,6 +31,13 @@ import {
   statusCommand as subscriberStatus,
 } from "./subscriber_commands.ts";
 import { statusCommand, syncCommand } from "./sync_commands.ts";
+import {
+  connectAccount,
+  listAccountsCommand,
+  listCalendarsCommand,
+  removeAccountCommand,
+} from "./account_commands.ts";
+import { refuseSecretArguments } from "./secret_input.ts";
 
 export type { CommandIo, CommandOptions } from "./command_context.ts";
 
@@ -42,12 +49,9 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "providers add": { handler: addProvider, required: ["kind", "name"] },
   "providers list": { handler: listProvidersCommand },
   "providers allowlist": { handler: allowlistProvider, required: ["provider"] },
-  "connections add": {
-    handler: addConnection,
-    required: ["provider", "calendar", "refresh-token"],
-  },
+  "connections add": { handler: addConnection, required: ["calendar"] },
   "connections list": { handler: listConnections },
-  "connections reauth": { handler: reauthorize, required: ["connection", "refresh-token"] },
+  "connections reauth": { handler: reauthorize, required: ["connection"] },
   "connections remove": { handler: removeConnection, required: ["connection"] },
   "connections rotate-keys": { handler: rotateKeys },
   "connections release-deletions": { handler: releaseHeldDeletions, required: ["connection"] },
@@ -62,6 +66,10 @@ const COMMANDS: Record<string, { handler: CommandHandler; required?: string[] }>
   "subscribers resume": { handler: subscriberStatus("active"), required: ["subscriber"] },
   "subscribers replay": { handler: replaySubscriberCommand, required: ["subscriber"] },
   "subscribers rotate-secret": { handler: rotateSecretCommand, required: ["subscriber"] },
+  "accounts connect": { handler: connectAccount, required: ["provider"] },
+  "accounts list": { handler: listAccountsCommand },
+  "accounts remove": { handler: removeAccountCommand, required: ["account"] },
+  "calendars list": { handler: listCalendarsCommand, required: ["account"] },
 };
 
 /** Opens the database for a one-shot command, failing with one clear line if it is unreachable. */
@@ -81,6 +89,7 @@ export async function withDatabase<T>(
 
 /** Checks a command's options before any database work, so bad input never waits on a server. */
 function validateOptions(key: string, options: CommandOptions): void {
+  refuseSecretArguments(options);
   for (const name of COMMANDS[key]?.required ?? []) required(options, name);
   if (key === "providers add" && options.kind !== "google" && options.kind !== "microsoft") {
     throw new UsageError(`--kind must be google or microsoft, got "${options.kind}"`);

@@ -5,6 +5,12 @@ import { createChannelDeps } from "../daemon/wiring.ts";
 import { logger } from "../log/setup.ts";
 import { createMetrics } from "../metrics/metrics.ts";
 import { findProvider } from "../storage/calendar_providers.ts";
+import { listAccountTokens, reauthorizeAccount, replaceAccountToken } from "../storage/accounts.ts";
+import { connectAccountCalendars } from "../accounts/account_calendars.ts";
+import { ConnectError } from "../core/errors.ts";
+import { SyncFailure } from "../failures/failure.ts";
+import { createConnectDeps } from "../daemon/connect_wiring.ts";
+import { readRefreshTokenFile, refuseSecretArguments } from "./secret_input.ts";
 import {
   deleteConnection,
   insertConnection,
@@ -13,12 +19,7 @@ import {
   reauthorizeConnection,
   replaceStoredRefreshToken,
 } from "../storage/connections.ts";
-import {
-  type CommandHandler,
-  connectionOption,
-  isUniqueViolation,
-  required,
-} from "./command_context.ts";
+import { type CommandHandler, connectionOption, required, uuid } from "./command_context.ts";
 import {
   listStoredChannelSecrets,
   replaceStoredChannelSecret,
@@ -26,28 +27,57 @@ import {
 import { formatTable } from "./format.ts";
 import { releaseDeletions } from "../sync/release_deletions.ts";
 
-/** Connects a calendar of a provider, with its refresh token sealed. */
-export const addConnection: CommandHandler = async ({ sql, options, secrets, emit }) => {
+/**
+ * Connects calendars. `--account ID --calendar ID|primary|all` adds them to a connected
+ * account (discovery resolves primary and all); `--provider P --calendar ID
+ * --refresh-token-file PATH|-` makes an account of a refresh token obtained elsewhere.
+ */
+export const addConnection: CommandHandler = async (context) => {
+  const { options } = context;
+  refuseSecretArguments(options);
+  if (options["refresh-token-file"] === undefined && typeof options.account === "string") {
+    return await addAccountConnections(context);
+  }
+  const { sql, secrets, emit } = context;
   const provider = await findProvider(sql, required(options, "provider"));
   if (!provider) throw new CommandError(`No provider "${options.provider}"`);
   const calendar = required(options, "calendar");
-  try {
-    const row = await insertConnection(sql, {
-      providerId: provider.id,
-      externalCalendarId: calendar,
-      refreshToken: await secrets.seal(required(options, "refresh-token")),
-      accountLabel: typeof options.account === "string" ? options.account : null,
-    });
-    emit(row, `${row.id}\n`);
-  } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new CommandError(
-        `Provider "${provider.name}" already has a connection for calendar "${calendar}"`,
-      );
-    }
-    throw error;
-  }
+  const token = await readRefreshTokenFile(options);
+  const label = typeof options.label === "string"
+    ? options.label
+    : typeof options.account === "string"
+    ? options.account
+    : null;
+  const row = await insertConnection(sql, {
+    providerId: provider.id,
+    externalCalendarId: calendar,
+    refreshToken: await secrets.seal(token),
+    accountLabel: label,
+  });
+  emit(row, `${row.id}\n`);
 };
+
+async function addAccountConnections(
+  { config, sql, options, emit }: Parameters<CommandHandler>[0],
+): Promise<void> {
+  const accountId = uuid(required(options, "account"), "account", "an account id");
+  const calendar = required(options, "calendar");
+  const added = await connectAccountCalendars(
+    createConnectDeps(config, sql, createMetrics()),
+    accountId,
+    calendar,
+    AbortSignal.timeout(config.SYNC_HTTP_TIMEOUT_MS * 3),
+  ).catch((error) => {
+    throw error instanceof ConnectError || error instanceof SyncFailure
+      ? new CommandError(error.message)
+      : error;
+  });
+  if (added === null) throw new CommandError(`No account "${accountId}"`);
+  if (added.length === 0) {
+    throw new CommandError(`Account ${accountId} already has a connection for "${calendar}"`);
+  }
+  emit(added, added.map((row) => `${row.id} ${row.external_calendar_id}\n`).join(""));
+}
 
 /** Lists every connection with its sync state. */
 export const listConnections: CommandHandler = async ({ sql, emit }) => {
@@ -57,6 +87,7 @@ export const listConnections: CommandHandler = async ({ sql, emit }) => {
     formatTable(rows, [
       "id",
       "provider_name",
+      "account_id",
       "external_calendar_id",
       "account_label",
       "status",
@@ -68,10 +99,24 @@ export const listConnections: CommandHandler = async ({ sql, emit }) => {
   );
 };
 
-/** Stores a new refresh token and makes the connection active again. */
+/**
+ * Stores a new refresh token (from a file or stdin) on the connection's account and makes the
+ * account and its connections active again; a v1 row without an account gets it itself.
+ */
 export const reauthorize: CommandHandler = async ({ sql, options, secrets, emit }) => {
+  refuseSecretArguments(options);
   const id = connectionOption(options);
-  const sealed = await secrets.seal(required(options, "refresh-token"));
+  const sealed = await secrets.seal(await readRefreshTokenFile(options));
+  const [row] = await listConnectionStatus(sql, { connectionId: id });
+  if (!row) throw new CommandError(`No connection "${id}"`);
+  if (row.account_id !== null) {
+    const count = await reauthorizeAccount(sql, row.account_id, sealed);
+    emit(
+      { id, account_id: row.account_id, status: "active", reactivated: count },
+      `Account ${row.account_id} re-authorised; ${count} connections sync again\n`,
+    );
+    return;
+  }
   if (!(await reauthorizeConnection(sql, id, sealed))) {
     throw new CommandError(`No connection "${id}"`);
   }
@@ -104,6 +149,11 @@ export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
   const reseal = async (stored: string) =>
     await secrets.needsReseal(stored) ? await secrets.seal(await secrets.open(stored)) : null;
   let resealed = 0;
+  for (const row of await listAccountTokens(sql)) {
+    const sealed = await reseal(row.refresh_token);
+    if (sealed && await replaceAccountToken(sql, row.id, row.refresh_token, sealed)) resealed++;
+  }
+  // v1 rows that migration 007 has not moved into an account yet (none once it has run).
   for (const row of await listStoredRefreshTokens(sql)) {
     const sealed = await reseal(row.refresh_token);
     if (sealed && await replaceStoredRefreshToken(sql, row.id, row.refresh_token, sealed)) {

@@ -10,10 +10,16 @@ Usage:
   calsync providers add --kind google|microsoft --name NAME [--allowlisted]
   calsync providers list
   calsync providers allowlist --provider NAME|ID [--off]
+  calsync accounts connect --provider NAME [--calendars all|primary|none]
+                                                   print the consent URL, wait for the callback
+  calsync accounts list
+  calsync accounts remove --account ID             stop channels, remove with its connections
+  calsync calendars list --account ID              the account's calendars (discovery)
+  calsync connections add --account ID --calendar ID|primary|all
   calsync connections add --provider NAME|ID --calendar EXTERNAL_CALENDAR_ID
-                          --refresh-token TOKEN [--account LABEL]
+                          --refresh-token-file PATH|- [--label LABEL]
   calsync connections list
-  calsync connections reauth --connection ID --refresh-token TOKEN
+  calsync connections reauth --connection ID --refresh-token-file PATH|-
   calsync connections remove --connection ID
   calsync connections rotate-keys                  re-encrypt stored secrets with the current key
   calsync connections release-deletions --connection ID [--discard]

@@ -163,6 +163,17 @@ const EnvSchema = z.object({
   GOOGLE_CLIENT_SECRET_FILE: z.string().min(1).optional(),
   MICROSOFT_CLIENT_SECRET_FILE: z.string().min(1).optional(),
   CALSYNC_ADMIN_TOKEN_FILE: z.string().min(1).optional(),
+  // Accounts and the connect flow (issue 13).
+  GOOGLE_AUTH_URL: httpUrl("https://accounts.google.com/o/oauth2/v2/auth"),
+  MICROSOFT_AUTH_URL: httpUrl("https://login.microsoftonline.com/common/oauth2/v2.0/authorize"),
+  MICROSOFT_TENANT: z.string().regex(
+    /^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$/,
+    "must be common, organizations, consumers, a tenant id or a domain",
+  ).default("common"),
+  CALSYNC_CONNECT_CALENDARS: z.enum(["all", "primary", "none"], {
+    message: "must be all, primary or none",
+  }).default("primary"),
+  CALSYNC_CONNECT_STATE_TTL: duration("10m"),
   // The operator console (#17): how long a login lasts, where `calsync drill --out` writes.
   CALSYNC_CONSOLE_SESSION_TTL: duration("8h"),
   CALSYNC_DRILL_REPORT_DIR: optionalText,

@@ -15,7 +15,8 @@ export type ErrorCode =
   | "SECRET_UNREADABLE"
   | "SYNC_FAILED"
   | "HTTP_ERROR"
-  | "DATABASE_QUEUE_FULL";
+  | "DATABASE_QUEUE_FULL"
+  | "CONNECT_FAILED";
 
 /** The base of every calsync error: subclasses fix `code` and `name`; messages are sentences. */
 export class CalsyncError<C extends ErrorCode = ErrorCode> extends Error {
@@ -266,5 +267,30 @@ export class HttpError extends CalsyncError<"HTTP_ERROR"> {
     this.type = options.type;
     this.headers = options.headers ?? {};
     this.extra = options.extra ?? {};
+  }
+}
+
+/** Why a connect flow (OAuth consent) ended without an account; stable, for pages and logs. */
+export type ConnectFailureReason =
+  | "not_configured"
+  | "unknown_provider"
+  | "forged_state"
+  | "replayed_state"
+  | "expired_state"
+  | "access_denied"
+  | "provider_error"
+  | "exchange_failed"
+  | "id_token_invalid"
+  | "no_refresh_token"
+  | "wrong_account"
+  | "discovery_failed";
+
+/** A connect flow failed; nothing was stored. `message` never contains a secret. */
+export class ConnectError extends CalsyncError<"CONNECT_FAILED"> {
+  readonly reason: ConnectFailureReason;
+  constructor(reason: ConnectFailureReason, message: string, options?: ErrorOptions) {
+    super("CONNECT_FAILED", message, options);
+    this.name = "ConnectError";
+    this.reason = reason;
   }
 }

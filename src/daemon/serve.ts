@@ -12,6 +12,8 @@ import { mountWebhooks, WEBHOOK_BODY_LIMITS } from "../webhooks/routes.ts";
 import { mountAdminApi } from "../api/admin_api.ts";
 import { CALSYNC_VERSION } from "../core/version.ts";
 import { adminApiModules } from "./api_modules.ts";
+import { mountConnectFlow } from "../api/connect_routes.ts";
+import { connectDepsOnDemand } from "./connect_wiring.ts";
 import { mountConsole } from "../console/console.ts";
 import { secretBoxFromConfig } from "./wiring.ts";
 import { startEngine } from "./engine.ts";
@@ -105,6 +107,12 @@ async function startListeners(
         secureCookies: config.CALSYNC_PUBLIC_URL?.startsWith("https:") ?? false,
         drillReportDir: config.CALSYNC_DRILL_REPORT_DIR ?? null,
         databaseDeadlineMs: config.DB_CONNECT_TIMEOUT_MS,
+      });
+      // The connect flow the user's browser follows (not under /api/v1).
+      mountConnectFlow(app, {
+        adminToken: config.CALSYNC_ADMIN_TOKEN ?? null,
+        metrics,
+        connect: connectDepsOnDemand(config, sql, metrics),
       });
     },
   });

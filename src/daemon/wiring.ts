@@ -9,6 +9,9 @@ import type { Config } from "../config/config.ts";
 import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
 import type { Sql } from "../storage/client.ts";
 import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
+import { storeAccountRefreshToken } from "../storage/accounts.ts";
+import { learnAccountIdentity } from "../accounts/account_identity.ts";
+import { oauthEndpointsFromConfig } from "../accounts/oauth_endpoints.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { type AccessTokens, createAccessTokens } from "../providers/access_tokens.ts";
 import { createGoogleAdapter } from "../providers/google.ts";
@@ -62,7 +65,23 @@ export function createSyncDeps(
       }),
     },
     tokens: createAccessTokens<ClaimedConnection>({
-      storeRotated: (connection, sealed) => storeRefreshToken(sql, connection, sealed),
+      storeRotated: (connection, sealed) =>
+        connection.accountId
+          ? storeAccountRefreshToken(sql, {
+            accountId: connection.accountId,
+            connectionId: connection.id,
+            leaseOwner: connection.leaseOwner,
+          }, sealed)
+          : storeRefreshToken(sql, connection, sealed),
+      // An account moved from v1 learns who it is from the first refresh that names it.
+      onIdToken: (connection, idToken) =>
+        connection.accountId
+          ? learnAccountIdentity(sql, oauthEndpointsFromConfig(config), {
+            accountId: connection.accountId,
+            kind: connection.providerKind,
+            idToken,
+          })
+          : Promise.resolve(),
       secrets: secretBoxFromConfig(config),
       timeoutMs,
       fetch: options.fetch,

@@ -137,6 +137,13 @@ export function createMetrics() {
       labelNames: ["route", "status"] as const,
       registers,
     }),
+    connectFlows: new Counter({
+      name: "calsync_connect_flows_total",
+      help: "Connect flows (OAuth consent) that ended, by provider kind and outcome " +
+        "(connected, or why not: forged_state, replayed_state, access_denied, ...).",
+      labelNames: ["provider", "outcome"] as const,
+      registers,
+    }),
     adminApiRejections: new Counter({
       name: "calsync_admin_api_rejections_total",
       help: "Admin API and console requests refused for a missing or wrong admin token, by reason.",

@@ -13,13 +13,22 @@ export type OAuthClient = {
   scope?: string;
 };
 
-/** A fresh access token; `refreshToken` is set when the provider rotated it (Microsoft does). */
-export type AccessGrant = { accessToken: string; expiresAt: number; refreshToken?: string };
+/**
+ * A fresh access token; `refreshToken` is set when the provider rotated it (Microsoft does), and
+ * `idToken` when the grant included `openid` (it names the account).
+ */
+export type AccessGrant = {
+  accessToken: string;
+  expiresAt: number;
+  refreshToken?: string;
+  idToken?: string;
+};
 
 const TokenResponse = z.object({
   access_token: z.string().min(1),
   expires_in: z.coerce.number().positive().optional(),
   refresh_token: z.string().min(1).optional(),
+  id_token: z.string().min(1).optional(),
   token_type: z.string().optional(),
 });
 
@@ -92,5 +101,6 @@ export async function refreshAccessToken(
     accessToken: parsed.data.access_token,
     expiresAt: now + (parsed.data.expires_in ?? 3600) * 1000,
     refreshToken: parsed.data.refresh_token,
+    idToken: parsed.data.id_token,
   };
 }

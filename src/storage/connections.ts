@@ -12,6 +12,7 @@ export type ConnectionStatusRow = {
   provider_id: string;
   provider_name: string;
   provider_kind: ProviderKind;
+  account_id: string | null;
   external_calendar_id: string;
   account_label: string | null;
   status: string;
@@ -35,7 +36,10 @@ export type ClaimedConnection = {
   providerId: string;
   providerKind: ProviderKind;
   providerName: string;
+  /** The account whose refresh token this connection uses; null for a v1 row not yet moved. */
+  accountId: string | null;
   externalCalendarId: string;
+  /** The account's sealed refresh token (a v1 row's own until migration 007 moves it). */
   refreshToken: string;
   syncCursor: unknown;
   errorCount: number;
@@ -58,26 +62,67 @@ export type ClaimedConnection = {
 /** Raised inside a write transaction when this run no longer holds the connection's lease. */
 export { LeaseLostError };
 
-/** Inserts a connection that is due at once for its first (full) sync. */
+/**
+ * Inserts a connection that is due at once for its first (full) sync. It belongs to `accountId`,
+ * or, given a (sealed) `refreshToken` instead, to a new account holding that token, created in
+ * the same statement.
+ */
 export async function insertConnection(
-  sql: Sql,
+  sql: Sql | Tx,
   input: {
     providerId: string;
     externalCalendarId: string;
-    refreshToken: string;
     accountLabel: string | null;
-  },
-): Promise<{ id: string }> {
-  const [row] = await sql<{ id: string }[]>`
+  } & ({ accountId: string; refreshToken?: undefined } | { refreshToken: string }),
+): Promise<{ id: string; accountId: string }> {
+  const accountId = "accountId" in input ? input.accountId ?? null : null;
+  const token = accountId === null ? input.refreshToken ?? null : null;
+  const [row] = await sql<{ id: string; account_id: string }[]>`
+    with account as (
+      insert into calendar_accounts (provider_id, refresh_token, label)
+      select ${input.providerId}, ${token}::text, ${input.accountLabel}
+      where ${token}::text is not null
+      returning id
+    ),
+    inserted as (
+      insert into external_calendar_connections
+        (provider_id, account_id, external_calendar_id, account_label)
+      values (${input.providerId},
+        coalesce(${accountId}::uuid, (select id from account)), ${input.externalCalendarId},
+        ${input.accountLabel})
+      returning id, account_id
+    )
+    select id, account_id, pg_notify(${SYNC_CHANNEL}, id::text) from inserted`;
+  return { id: row.id, accountId: row.account_id };
+}
+
+/**
+ * Connects calendars of an account (consent, `connections add --calendar all`); calendars it
+ * already has are left as they are. Each new connection is due at once for its first full sync.
+ */
+export async function insertAccountConnections(
+  sql: Sql | Tx,
+  input: { providerId: string; accountId: string; calendarIds: string[]; label: string | null },
+): Promise<{ id: string; external_calendar_id: string }[]> {
+  if (input.calendarIds.length === 0) return [];
+  return await sql<{ id: string; external_calendar_id: string }[]>`
     with inserted as (
       insert into external_calendar_connections
-        (provider_id, external_calendar_id, refresh_token, account_label)
-      values (${input.providerId}, ${input.externalCalendarId}, ${input.refreshToken},
-        ${input.accountLabel})
-      returning id
+        (provider_id, account_id, external_calendar_id, account_label)
+      select ${input.providerId}, ${input.accountId}, calendar, ${input.label}
+      from unnest(${input.calendarIds}::text[]) as calendar
+      on conflict (account_id, external_calendar_id) do nothing
+      returning id, external_calendar_id
     )
-    select id, pg_notify(${SYNC_CHANNEL}, id::text) from inserted`;
-  return { id: row.id };
+    select id, external_calendar_id, pg_notify(${SYNC_CHANNEL}, id::text) from inserted`;
+}
+
+/** The external calendar ids an account already has connections for. */
+export async function connectedCalendarIds(sql: Sql, accountId: string): Promise<Set<string>> {
+  const rows = await sql<{ external_calendar_id: string }[]>`
+    select external_calendar_id from external_calendar_connections
+    where account_id = ${accountId}`;
+  return new Set(rows.map((row) => row.external_calendar_id));
 }
 
 /** Lists connections with the drill's verification columns; optionally one connection. */
@@ -86,7 +131,7 @@ export async function listConnectionStatus(
   filter: { connectionId?: string; providerId?: string } = {},
 ): Promise<ConnectionStatusRow[]> {
   return await sql<ConnectionStatusRow[]>`
-    select c.id, c.provider_id, p.name as provider_name, p.kind as provider_kind,
+    select c.id, c.provider_id, p.name as provider_name, p.kind as provider_kind, c.account_id,
       c.external_calendar_id, c.account_label, c.status, c.error_count, c.last_error,
       c.backoff_until, c.sync_needed, c.last_synced_at, c.last_success_at,
       c.last_notification_at, c.last_verified_at, c.due_at,
@@ -99,6 +144,31 @@ export async function listConnectionStatus(
     filter.providerId ?? null
   })
     order by c.created_at, c.id`;
+}
+
+/**
+ * A page of connections (admin API) after the id `after`, optionally of one account. Pages go by
+ * id: unique and stable, so a cursor never repeats or skips a row.
+ */
+export async function listConnectionsPage(
+  sql: Sql,
+  page: { limit: number; after?: string; accountId?: string },
+): Promise<(ConnectionStatusRow & { created_at: Date })[]> {
+  const after = page.after ?? null;
+  const account = page.accountId ?? null;
+  return await sql<(ConnectionStatusRow & { created_at: Date })[]>`
+    select c.id, c.provider_id, p.name as provider_name, p.kind as provider_kind, c.account_id,
+      c.external_calendar_id, c.account_label, c.status, c.error_count, c.last_error,
+      c.backoff_until, c.sync_needed, c.last_synced_at, c.last_success_at,
+      c.last_notification_at, c.last_verified_at, c.due_at,
+      (select count(*) from held_event_deletions h where h.connection_id = c.id)::int
+        as held_deletions,
+      c.lease_owner, c.lease_expires_at, c.created_at
+    from external_calendar_connections c join calendar_providers p on p.id = c.provider_id
+    where (${account}::uuid is null or c.account_id = ${account}::uuid)
+      and (${after}::uuid is null or c.id > ${after}::uuid)
+    order by c.id
+    limit ${page.limit}`;
 }
 
 /** States `sync --force` leaves: the operator says the cause is fixed. Held deletions are not. */
@@ -280,6 +350,7 @@ export type ClaimedRow = {
   provider_id: string;
   kind: ProviderKind;
   name: string;
+  account_id: string | null;
   external_calendar_id: string;
   refresh_token: string;
   sync_cursor: unknown;
@@ -296,7 +367,10 @@ export type ClaimedRow = {
 
 /** The RETURNING list of a claim (aliases `c` and `p`), matching ClaimedRow. */
 export function claimedColumns(sql: Sql) {
-  return sql`c.id, c.provider_id, p.kind, p.name, c.external_calendar_id, c.refresh_token,
+  // The account's token: one refresh token serves all of an account's calendars.
+  return sql`c.id, c.provider_id, p.kind, p.name, c.account_id, c.external_calendar_id,
+    coalesce((select a.refresh_token from calendar_accounts a where a.id = c.account_id),
+      c.refresh_token) as refresh_token,
     c.sync_cursor, c.error_count, c.lease_owner,
     c.full_sync_requested_seq is not null
       and c.full_sync_requested_seq <= c.sync_claimed_seq as full_sync_requested,
@@ -320,6 +394,7 @@ export function toClaimedConnection(row: ClaimedRow): ClaimedConnection {
     providerId: row.provider_id,
     providerKind: row.kind,
     providerName: row.name,
+    accountId: row.account_id,
     externalCalendarId: row.external_calendar_id,
     refreshToken: row.refresh_token,
     syncCursor: row.sync_cursor,
@@ -502,7 +577,7 @@ export async function releaseLease(
     where id = ${connection.id} and lease_owner = ${connection.leaseOwner}`;
 }
 
-/** Replaces a rotated refresh token, fenced by the run's lease, in its own short transaction. */
+/** Replaces a v1 row's rotated refresh token, fenced by the run's lease (accounts: accounts.ts). */
 export async function storeRefreshToken(
   sql: Sql,
   connection: { id: string; leaseOwner: string },
@@ -520,7 +595,8 @@ export async function listStoredRefreshTokens(
   sql: Sql,
 ): Promise<{ id: string; refresh_token: string }[]> {
   return await sql<{ id: string; refresh_token: string }[]>`
-    select id, refresh_token from external_calendar_connections order by id`;
+    select id, refresh_token from external_calendar_connections
+    where refresh_token is not null order by id`;
 }
 
 /** Swaps a stored refresh token only if it is still `expected` (a concurrent rotation wins). */

@@ -123,10 +123,29 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<Migra
   return result;
 }
 
-/** Splits a no-transaction migration into statements, comments dropped. */
+/**
+ * Splits a no-transaction migration into statements, comments dropped. A statement ends with a
+ * `;` at the end of a line outside dollar quotes, so a `do $$ ... $$` block (a batched backfill
+ * that commits per batch) stays one statement.
+ */
 export function migrationStatements(text: string): string[] {
-  const code = text.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n");
-  return code.split(/;[ \t]*(?:\n|$)/).map((part) => part.trim()).filter(Boolean);
+  const statements: string[] = [];
+  let current: string[] = [];
+  let quote: string | null = null;
+  for (const line of text.split("\n")) {
+    if (quote === null && line.trimStart().startsWith("--")) continue;
+    current.push(line);
+    for (const tag of line.match(/\$[A-Za-z_]*\$/g) ?? []) {
+      if (quote === null) quote = tag;
+      else if (tag === quote) quote = null;
+    }
+    if (quote === null && /;[ \t]*$/.test(line)) {
+      statements.push(current.join("\n").trim().replace(/;[ \t]*$/, ""));
+      current = [];
+    }
+  }
+  statements.push(current.join("\n").trim());
+  return statements.filter(Boolean);
 }
 
 async function checkRecorded(sql: Sql, migration: Migration): Promise<boolean> {

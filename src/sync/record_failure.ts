@@ -2,6 +2,7 @@
 import { backoffDelayMs } from "../failures/backoff.ts";
 import type { SyncFailure } from "../failures/failure.ts";
 import { logger } from "../log/setup.ts";
+import { markAccountReauthRequired } from "../storage/accounts.ts";
 import {
   type ClaimedConnection,
   markTerminal,
@@ -180,6 +181,10 @@ async function enterTerminal(
   fields: FailureFields,
 ): Promise<SyncOutcome> {
   const marked = await markTerminal(deps.sql, connection, state, lastError);
+  if (marked !== null && state === "reauth_required" && connection.accountId) {
+    // One refresh token serves the whole account: every calendar of it needs the new consent.
+    await markAccountReauthRequired(deps.sql, connection.accountId, lastError);
+  }
   if (marked !== null) {
     deps.metrics.terminalTransitions.inc({ provider: connection.providerKind, state });
   }

@@ -42,8 +42,10 @@ async function connectionRow(sql: Sql, connectionId: string) {
   const [row] = await sql<
     { seq: number; full_seq: number | null; cursor: unknown; refresh_token: string }[]
   >`
-    select sync_requested_seq::int as seq, full_sync_requested_seq::int as full_seq, sync_cursor as cursor, refresh_token
-    from external_calendar_connections where id = ${connectionId}`;
+    select sync_requested_seq::int as seq, full_sync_requested_seq::int as full_seq,
+      sync_cursor as cursor, a.refresh_token
+    from external_calendar_connections c join calendar_accounts a on a.id = c.account_id
+    where c.id = ${connectionId}`;
   return row;
 }
 

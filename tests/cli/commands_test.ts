@@ -24,18 +24,22 @@ Deno.test("CLI: providers, connections, sync and status against a real database"
     assertEquals(duplicate.code, 1);
     assertStringIncludes(duplicate.stderr, 'A provider named "work" already exists');
 
-    const connection = await runCli([
-      "connections",
-      "add",
-      "--provider",
-      "work",
-      "--calendar",
-      "primary",
-      "--refresh-token",
-      "1//secret-refresh",
-      "--account",
-      "ops@example.com",
-    ], env);
+    const connection = await runCli(
+      [
+        "connections",
+        "add",
+        "--provider",
+        "work",
+        "--calendar",
+        "primary",
+        "--refresh-token-file",
+        "-",
+        "--account",
+        "ops@example.com",
+      ],
+      env,
+      { stdin: "1//secret-refresh\n" },
+    );
     assertEquals(connection.code, 0, connection.stderr);
     const id = connection.stdout.trim();
     assert(/^[0-9a-f-]{36}$/.test(id), `expected an id, got ${connection.stdout}`);

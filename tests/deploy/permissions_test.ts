@@ -17,14 +17,20 @@ async function runWithBakedPermissions(
   env: Record<string, string>,
   build: Record<string, string> = {},
   timeoutMs = 15_000,
+  stdin?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...bakedPermissions(build), MAIN, ...args],
     env: { NO_COLOR: "1", ...env },
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
   const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
   const output = await child.output();
   clearTimeout(timer);
@@ -76,9 +82,22 @@ Deno.test("with CALSYNC_ALLOW_NET, a provider host outside the list cannot be re
     for (
       const args of [
         ["providers", "add", "--kind", "google", "--name", "g", "--allowlisted"],
-        ["connections", "add", "--provider", "g", "--calendar", "primary", "--refresh-token", "rt"],
+        [
+          "connections",
+          "add",
+          "--provider",
+          "g",
+          "--calendar",
+          "primary",
+          "--refresh-token-file",
+          "-",
+        ],
       ]
-    ) assertEquals((await runWithBakedPermissions(args, env, build)).code, 0);
+    ) {
+      // The token comes on stdin: the binary may read only its own files.
+      const stdin = args.includes("--refresh-token-file") ? "rt\n" : undefined;
+      assertEquals((await runWithBakedPermissions(args, env, build, 15_000, stdin)).code, 0);
+    }
     const daemon = runWithBakedPermissions(
       ["serve"],
       { ...env, HOST: "127.0.0.1", PORT: "0", SYNC_BACKOFF_BASE_MS: "60000" },

@@ -25,20 +25,25 @@ Deno.test("refresh tokens are encrypted at rest, used for syncs, rotated, and ne
     )).code,
     0,
   );
-  const added = await runCli([
-    "connections",
-    "add",
-    "--provider",
-    "o365",
-    "--calendar",
-    "primary",
-    "--refresh-token",
-    "m-rt-plain",
-  ], env);
+  const added = await runCli(
+    [
+      "connections",
+      "add",
+      "--provider",
+      "o365",
+      "--calendar",
+      "primary",
+      "--refresh-token-file",
+      "-",
+    ],
+    env,
+    { stdin: "m-rt-plain\n" },
+  );
   assertEquals(added.code, 0, added.stderr);
   const id = added.stdout.trim();
   const [stored] = await db
-    .sql`select refresh_token from external_calendar_connections where id = ${id}`;
+    .sql`select a.refresh_token from external_calendar_connections c
+      join calendar_accounts a on a.id = c.account_id where c.id = ${id}`;
   assert(stored.refresh_token.startsWith("enc:v1:"), "stored in plaintext");
   assert(!stored.refresh_token.includes("m-rt-plain"));
 
@@ -50,7 +55,8 @@ Deno.test("refresh tokens are encrypted at rest, used for syncs, rotated, and ne
     "success",
   );
   const [rotated] = await db
-    .sql`select refresh_token from external_calendar_connections where id = ${id}`;
+    .sql`select a.refresh_token from external_calendar_connections c
+      join calendar_accounts a on a.id = c.account_id where c.id = ${id}`;
   assert(
     rotated.refresh_token.startsWith("enc:v1:") && rotated.refresh_token !== stored.refresh_token,
   );

@@ -80,7 +80,8 @@ Deno.test("Graph: a rotated refresh token replaces the stored one", async () => 
   await using t = await setup({ rotateStrict: true });
   assertEquals((await t.harness.syncOnce(t.id))?.outcome, "success");
   const [row] = await t.db
-    .sql`select refresh_token from external_calendar_connections where id = ${t.id}`;
+    .sql`select a.refresh_token from external_calendar_connections c
+      join calendar_accounts a on a.id = c.account_id where c.id = ${t.id}`;
   assert(row.refresh_token !== "rt-1", "the rotated refresh token was not stored");
   assert(t.graph.currentRefreshTokens().includes(row.refresh_token));
 });
