@@ -69,13 +69,19 @@ begin
     return null;
   end if;
   update change_feed_state set last_seq = last_seq + n returning last_seq - n into base;
-  -- account_id is staged null until connections carry one (#13): fill it from the connection
-  -- here, in this one place (a removed connection stages its own, from OLD).
+  -- The account comes from the connection here, in this one place, once per transaction. A
+  -- removed connection is gone by commit: its connection.removed row stages the account from
+  -- OLD, and the cascade's event.deleted rows of the same transaction take it from there.
   insert into change_feed (seq, committed_at, connection_id, account_id, type, external_event_id,
     data)
   select base + row_number() over (order by s.id, u.ord), clock_timestamp(), s.connection_id,
-    s.account_id, s.type, u.event_id, s.data
+    coalesce(s.account_id, c.account_id, removed.account_id), s.type, u.event_id, s.data
   from pg_temp.change_feed_staged s
+  left join external_calendar_connections c on c.id = s.connection_id
+  left join lateral (
+    select r.account_id from pg_temp.change_feed_staged r
+    where r.connection_id = s.connection_id and r.account_id is not null limit 1
+  ) removed on true
   left join lateral unnest(s.external_event_ids) with ordinality as u(event_id, ord) on true;
   perform pg_notify('calsync_changes', (base + n)::text);
   return null;
@@ -191,7 +197,8 @@ create function change_feed_connection_removed() returns trigger language plpgsq
 begin
   perform change_feed_stage();
   insert into pg_temp.change_feed_staged (connection_id, account_id, type, data)
-  values (old.id, null, 'connection.removed', jsonb_build_object('previous_status', old.status));
+  values (old.id, old.account_id, 'connection.removed',
+    jsonb_build_object('previous_status', old.status));
   return null;
 end $$;
 

@@ -80,16 +80,20 @@ async function setUp(
   );
   receiver.secrets.push(subscriber.secret);
   await cli(["providers", "add", "--kind", "google", "--name", "drill", "--allowlisted"], env);
-  const connection = (await cli([
-    "connections",
-    "add",
-    "--provider",
-    "drill",
-    "--calendar",
-    "primary",
-    "--refresh-token",
-    "drill-rt",
-  ], env)).trim();
+  const connection = (await cli(
+    [
+      "connections",
+      "add",
+      "--provider",
+      "drill",
+      "--calendar",
+      "primary",
+      "--refresh-token-file",
+      "-",
+    ],
+    env,
+    "drill-rt\n",
+  )).trim();
   let n = 0;
   return {
     sql,
@@ -138,8 +142,12 @@ async function waitFor(
   if (!found) throw new Error(`Timed out waiting for ${options.what}`);
 }
 
-async function cli(args: string[], env: Record<string, string>): Promise<string> {
-  const result = await runCli(args, env);
+async function cli(
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<string> {
+  const result = await runCli(args, env, { stdin });
   if (result.code !== 0) throw new Error(`calsync ${args.join(" ")}: ${result.stderr}`);
   return result.stdout;
 }

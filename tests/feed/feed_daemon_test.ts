@@ -32,8 +32,18 @@ Deno.test("calsync serve delivers a sync's changes to a subscriber added with th
     );
     assertEquals(provider.code, 0, provider.stderr);
     const connection = await runCli(
-      ["connections", "add", "--provider", "g", "--calendar", "primary", "--refresh-token", "1//g"],
+      [
+        "connections",
+        "add",
+        "--provider",
+        "g",
+        "--calendar",
+        "primary",
+        "--refresh-token-file",
+        "-",
+      ],
       env,
+      { stdin: "1//g\n" },
     );
     assertEquals(connection.code, 0, connection.stderr);
     // Three events and the first success; the first attempt fails and is retried.

@@ -19,7 +19,10 @@ Deno.test("a first sync appends one event.created per occurrence and connection.
   assertEquals(changes.map((c) => c.seq), [1, 2, 3, 4, 5, 6]);
   assertEquals(changes.filter((c) => c.type === "event.created").length, 5);
   assertEquals(changes.filter((c) => c.type === "connection.first_synced").length, 1);
-  assert(changes.every((c) => c.connection_id === id && c.account_id === null));
+  const [{ account_id: account }] = await db.sql<{ account_id: string }[]>`
+    select account_id from external_calendar_connections where id = ${id}`;
+  assert(account !== null, "the connection belongs to an account");
+  assert(changes.every((c) => c.connection_id === id && c.account_id === account));
   assertEquals((await feedBounds(db.sql)).head, 6);
   const replayed = new Map();
   replayChanges(replayed, changes, 0);
@@ -31,6 +34,9 @@ Deno.test("a first sync appends one event.created per occurrence and connection.
     "connection.removed",
     ...Array(5).fill("event.deleted"),
   ]);
+  // Gone by commit, the connection's account still reaches its last changes.
+  assert(removal.every((c) => c.account_id === account), JSON.stringify(removal));
+  assertEquals((await readChanges(db.sql, 0, 100, { accountId: account })).length, 12);
   replayChanges(replayed, removal, 6);
   assertEquals(replayed.size, 0);
 });
