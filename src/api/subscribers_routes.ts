@@ -98,8 +98,15 @@ const json = (schema: z.ZodType) => ({ content: { "application/json": { schema }
 const one = (description: string) => ({ 200: { description, ...json(Subscriber) } });
 const byId = `${API_PREFIX}/subscribers/{id}`;
 
+/** What the subscribers resource needs: the pool, and the sealing of secrets at rest. */
+export type SubscribersApiDeps = {
+  sql: () => Sql | null;
+  /** Seals a signing secret before it is stored (CALSYNC_ENCRYPTION_KEY). */
+  seal: (secret: string) => Promise<string>;
+};
+
 /** The subscribers resource. */
-export function subscribersModule(deps: { sql: () => Sql | null }): ApiModule {
+export function subscribersModule(deps: SubscribersApiDeps): ApiModule {
   const action = (summary: string, body?: z.ZodType) => ({
     post: {
       summary,
@@ -143,7 +150,7 @@ export function subscribersModule(deps: { sql: () => Sql | null }): ApiModule {
   };
 }
 
-function mountRoutes(api: Hono, deps: { sql: () => Sql | null }): void {
+function mountRoutes(api: Hono, deps: SubscribersApiDeps): void {
   api.get("/subscribers", async (c) => {
     const rows = await listSubscribers(requireDatabase(deps.sql));
     return c.json({ items: rows.map(subscriberJson) });
@@ -153,11 +160,12 @@ function mountRoutes(api: Hono, deps: { sql: () => Sql | null }): void {
     const secret = body.secret ?? generateSecret();
     const problem = subscriberInputProblem({ url: body.url, secret });
     if (problem) throw invalid(problem);
+    const stored = await deps.seal(secret);
     const row = await insertSubscriber(requireDatabase(deps.sql), {
       url: body.url,
       connectionId: body.connection_id ?? null,
       accountId: body.account_id ?? null,
-      secret,
+      secret: stored,
       fromSeq: body.from_seq === undefined ? null : Math.max(body.from_seq - 1, 0),
     });
     return c.json({ ...subscriberJson(row), secret }, 201);
@@ -196,7 +204,8 @@ function mountRoutes(api: Hono, deps: { sql: () => Sql | null }): void {
     if (subscriberInputProblem({ url: "https://x", secret })) {
       throw invalid("secret must be whsec_ followed by base64 of 24 to 64 bytes");
     }
-    if (!await rotateSubscriberSecret(requireDatabase(deps.sql), id, secret, ROTATION_OVERLAP_MS)) {
+    const sealed = await deps.seal(secret);
+    if (!await rotateSubscriberSecret(requireDatabase(deps.sql), id, sealed, ROTATION_OVERLAP_MS)) {
       throw notFound(id);
     }
     return c.json({ id, secret });

@@ -21,6 +21,10 @@ import {
 } from "../storage/connections.ts";
 import { type CommandHandler, connectionOption, required, uuid } from "./command_context.ts";
 import {
+  listStoredSubscriberSecrets,
+  replaceStoredSubscriberSecret,
+} from "../storage/subscribers.ts";
+import {
   listStoredChannelSecrets,
   replaceStoredChannelSecret,
 } from "../storage/webhook_channels.ts";
@@ -165,9 +169,21 @@ export const rotateKeys: CommandHandler = async ({ sql, secrets, emit }) => {
     const sealed = await reseal(row.secret);
     if (sealed && await replaceStoredChannelSecret(sql, row.id, row.secret, sealed)) channels++;
   }
+  let subscribers = 0;
+  for (const row of await listStoredSubscriberSecrets(sql)) {
+    const sealed = await reseal(row.value);
+    if (sealed === null) continue;
+    const input = { id: row.id, column: row.column, expected: row.value, replacement: sealed };
+    if (await replaceStoredSubscriberSecret(sql, input)) subscribers++;
+  }
   emit(
-    { resealed, channel_secrets_resealed: channels },
-    `Re-encrypted ${resealed} refresh tokens and ${channels} channel secrets with the current key\n`,
+    {
+      resealed,
+      channel_secrets_resealed: channels,
+      subscriber_secrets_resealed: subscribers,
+    },
+    `Re-encrypted ${resealed} refresh tokens, ${channels} channel secrets and ${subscribers} ` +
+      "subscriber signing secrets with the current key\n",
   );
 };
 

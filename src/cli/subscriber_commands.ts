@@ -25,7 +25,7 @@ function subscriberOption(options: CommandOptions): string {
 }
 
 /** Adds a subscriber; prints its id and, once, its signing secret. */
-export const addSubscriberCommand: CommandHandler = async ({ sql, options, emit }) => {
+export const addSubscriberCommand: CommandHandler = async ({ sql, secrets, options, emit }) => {
   const url = required(options, "url");
   const secret = typeof options.secret === "string" ? options.secret.trim() : generateSecret();
   const problem = subscriberInputProblem({ url, secret });
@@ -38,7 +38,8 @@ export const addSubscriberCommand: CommandHandler = async ({ sql, options, emit 
     url,
     connectionId,
     accountId,
-    secret,
+    // Sealed at rest like refresh tokens; shown in plaintext only in this answer.
+    secret: await secrets.seal(secret),
     fromSeq: from === undefined ? null : Math.max(from - 1, 0),
   });
   emit(
@@ -101,13 +102,13 @@ export const replaySubscriberCommand: CommandHandler = async ({ sql, options, em
 };
 
 /** Rotates the signing secret; the old one keeps signing too for 24 hours. */
-export const rotateSecretCommand: CommandHandler = async ({ sql, options, emit }) => {
+export const rotateSecretCommand: CommandHandler = async ({ sql, secrets, options, emit }) => {
   const id = subscriberOption(options);
   const secret = typeof options.secret === "string" ? options.secret.trim() : generateSecret();
   if (subscriberInputProblem({ url: "https://x", secret })) {
     throw new UsageError("--secret must be whsec_ followed by base64 of 24 to 64 bytes");
   }
-  if (!await rotateSubscriberSecret(sql, id, secret, ROTATION_OVERLAP_MS)) {
+  if (!await rotateSubscriberSecret(sql, id, await secrets.seal(secret), ROTATION_OVERLAP_MS)) {
     throw new CommandError(`No subscriber "${id}"`);
   }
   emit({ id, secret }, `New signing secret (shown once; the old one works 24 h more): ${secret}\n`);

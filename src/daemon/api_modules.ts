@@ -9,7 +9,7 @@ import { accountsApi } from "../api/accounts_routes.ts";
 import { connectionsApi } from "../api/connections_routes.ts";
 import type { ChannelDeps } from "../channels/channel_deps.ts";
 import { connectDepsOnDemand } from "./connect_wiring.ts";
-import { createChannelDeps } from "./wiring.ts";
+import { createChannelDeps, secretBoxFromConfig } from "./wiring.ts";
 
 /** What a resource's routes may use; `sql` is null while the database is unreachable. */
 export type ApiModuleDeps = {
@@ -21,11 +21,12 @@ export type ApiModuleDeps = {
 /** Every resource under `/api/v1`, in the order the OpenAPI document lists them. */
 export function adminApiModules(deps: ApiModuleDeps): ApiModule[] {
   const accounts = accountResourceDeps(deps);
+  const subscriberSecrets = secretBoxFromConfig(deps.config);
   return [
     accountsApi(accounts),
     connectionsApi(accounts),
     changesModule(deps),
-    subscribersModule(deps),
+    subscribersModule({ sql: deps.sql, seal: (secret) => subscriberSecrets.seal(secret) }),
   ];
 }
 

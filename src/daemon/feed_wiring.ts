@@ -3,11 +3,14 @@ import type { Config } from "../config/config.ts";
 import { type DeliveryLoop, startDelivery } from "../feed/delivery_loop.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Sql } from "../storage/client.ts";
+import { secretBoxFromConfig } from "./wiring.ts";
 
 /** Starts this replica's delivery loop (it shares the pool; HTTP waits hold no connection). */
 export function startFeedDelivery(config: Config, sql: Sql, metrics: Metrics): DeliveryLoop {
   const timeoutMs = config.SUBSCRIBER_HTTP_TIMEOUT_MS;
+  const secrets = secretBoxFromConfig(config);
   return startDelivery({
+    openSecret: (stored) => secrets.open(stored),
     sql,
     metrics,
     replicaId: `${Deno.hostname()}:${Deno.pid}`,

@@ -29,6 +29,8 @@ export type DeliveryDeps = {
   leaseMs: number;
   /** Messages per claim before the lease is handed back (so one busy feed cannot hog a slot). */
   maxMessages?: number;
+  /** Opens signing secrets sealed at rest (the SecretBox's `open`); identity when not given. */
+  openSecret?: (stored: string) => Promise<string>;
   now?: () => number;
   random?: () => number;
 };
@@ -50,6 +52,11 @@ export async function deliverSubscriber(
   signal: AbortSignal,
 ): Promise<DeliveryOutcome> {
   const queue = createQueue(deps, subscriber);
+  const open = deps.openSecret ?? ((stored: string) => Promise.resolve(stored));
+  // Opened once per claim: the secrets cannot change under a held lease.
+  const secrets = await Promise.all(
+    validSecrets(subscriber, deps.now?.() ?? Date.now()).map((stored) => open(stored)),
+  );
   let inflight: WebhookMessage | null = subscriber.inflight_seq === null ? null : {
     seq: subscriber.inflight_seq,
     id: subscriber.inflight_id!,
@@ -71,7 +78,7 @@ export async function deliverSubscriber(
     }
     const result = await sendWebhook(
       { fetch: deps.fetch, timeoutMs: deps.timeoutMs, now: deps.now, signal },
-      { url: subscriber.url, secrets: validSecrets(subscriber, deps.now?.() ?? Date.now()) },
+      { url: subscriber.url, secrets },
       inflight,
     );
     if (result.result !== "success" && signal.aborted) {

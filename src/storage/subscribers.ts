@@ -256,3 +256,35 @@ export async function subscriberLag(
         where f.seq = s.acked_seq + 1)), 0)::float8 as lag_seconds
     from change_subscribers s`;
 }
+
+/** Every stored signing secret (for `rotate-keys`): current and previous, by subscriber. */
+export async function listStoredSubscriberSecrets(
+  sql: Sql,
+): Promise<{ id: string; column: "secret" | "previous_secret"; value: string }[]> {
+  const rows = await sql<{ id: string; secret: string; previous_secret: string | null }[]>`
+    select id, secret, previous_secret from change_subscribers order by id`;
+  return rows.flatMap((row) => [
+    { id: row.id, column: "secret" as const, value: row.secret },
+    ...(row.previous_secret === null
+      ? []
+      : [{ id: row.id, column: "previous_secret" as const, value: row.previous_secret }]),
+  ]);
+}
+
+/** Swaps one stored signing secret only if it is still `expected` (a rotation may have won). */
+export async function replaceStoredSubscriberSecret(
+  sql: Sql,
+  input: {
+    id: string;
+    column: "secret" | "previous_secret";
+    expected: string;
+    replacement: string;
+  },
+): Promise<boolean> {
+  const rows = input.column === "secret"
+    ? await sql`update change_subscribers set secret = ${input.replacement}
+        where id = ${input.id} and secret = ${input.expected} returning id`
+    : await sql`update change_subscribers set previous_secret = ${input.replacement}
+        where id = ${input.id} and previous_secret = ${input.expected} returning id`;
+  return rows.length === 1;
+}

@@ -2,6 +2,7 @@ import { mountAdminApi } from "../../src/api/admin_api.ts";
 import { subscribersModule } from "../../src/api/subscribers_routes.ts";
 import { CALSYNC_VERSION } from "../../src/core/version.ts";
 import { createApp } from "../../src/http/app.ts";
+import { createSecretBox } from "../../src/crypto/secret_box.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -12,6 +13,7 @@ const TOKEN = "admin-token-for-tests-0123456789";
 Deno.test("/api/v1/subscribers: add (secret once), list, pause, replay, rotate, remove; 422 and 404", async () => {
   await using db = await createMigratedDatabase("subscribers_api");
   const metrics = createMetrics();
+  const box = createSecretBox([crypto.getRandomValues(new Uint8Array(32))]);
   const app = createApp({
     metrics,
     readiness: () => Promise.resolve({ ready: true }),
@@ -19,7 +21,7 @@ Deno.test("/api/v1/subscribers: add (secret once), list, pause, replay, rotate, 
     routes: (app) =>
       mountAdminApi(app, {
         token: TOKEN,
-        modules: [subscribersModule({ sql: () => db.sql })],
+        modules: [subscribersModule({ sql: () => db.sql, seal: (secret) => box.seal(secret) })],
         metrics,
         version: CALSYNC_VERSION,
       }),
@@ -38,6 +40,11 @@ Deno.test("/api/v1/subscribers: add (secret once), list, pause, replay, rotate, 
     const added = await call("POST", "/subscribers", { url: "https://hooks.example.com/x" });
     assertEquals(added.status, 201);
     assert(added.body.secret.startsWith("whsec_"));
+    // Stored sealed; the delivery path opens it back to what the caller was shown.
+    const [stored] = await db.sql<{ secret: string }[]>`
+      select secret from change_subscribers where id = ${added.body.id}`;
+    assert(stored.secret.startsWith("enc:v1:"), stored.secret);
+    assertEquals(await box.open(stored.secret), added.body.secret);
     const id = added.body.id;
     const list = await call("GET", "/subscribers");
     assertEquals(list.body.items.map((s: { id: string }) => s.id), [id]);

@@ -226,6 +226,7 @@ Deno.test("channel tokens are sealed at rest, sent in plaintext, and re-sealed b
     out: (text) => out.push(text),
   });
   assertEquals(JSON.parse(out.join("")).channel_secrets_resealed, 1);
+  assertEquals(JSON.parse(out.join("")).subscriber_secrets_resealed, 0);
   const [row] = await fx.db.sql<{ secret: string }[]>`
     select secret from webhook_channels where id = ${channel.id}`;
   assert(row.secret !== channel.secret && row.secret.startsWith("enc:v1:"), "re-sealed");

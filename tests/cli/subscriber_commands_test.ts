@@ -60,3 +60,33 @@ Deno.test("calsync subscribers: add prints the secret once; list, pause, resume,
   const again = await runCli(["subscribers", "remove", "--subscriber", id], env);
   assertEquals(again.code, 1);
 });
+
+Deno.test("calsync subscribers: secrets are stored sealed; rotate-keys re-seals current and previous", async () => {
+  await using db = await createMigratedDatabase("subscribers_sealed");
+  const [oldKey, newKey] = [1, 2].map(() =>
+    btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
+  );
+  const env = { DATABASE_URL: db.url, CALSYNC_ENCRYPTION_KEY: oldKey };
+  const added = await runCli(
+    ["subscribers", "add", "--url", "https://h.example.com/", "--json"],
+    env,
+  );
+  const { id, secret } = JSON.parse(added.stdout);
+  const rotated = await runCli(["subscribers", "rotate-secret", "--subscriber", id, "--json"], env);
+  assertEquals(rotated.code, 0, rotated.stderr);
+  const stored = async () =>
+    (await db.sql<{ secret: string; previous_secret: string }[]>`
+      select secret, previous_secret from change_subscribers where id = ${id}`)[0];
+  const before = await stored();
+  for (const value of [before.secret, before.previous_secret]) {
+    assert(value.startsWith("enc:v1:") && !value.includes(secret), value);
+  }
+  const rotation = await runCli(["connections", "rotate-keys", "--json"], {
+    ...env,
+    CALSYNC_ENCRYPTION_KEY: `${newKey},${oldKey}`,
+  });
+  assertEquals(rotation.code, 0, rotation.stderr);
+  assertEquals(JSON.parse(rotation.stdout).subscriber_secrets_resealed, 2);
+  const after = await stored();
+  assert(after.secret !== before.secret && after.previous_secret !== before.previous_secret);
+});

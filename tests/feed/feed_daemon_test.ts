@@ -10,7 +10,9 @@ Deno.test("calsync serve delivers a sync's changes to a subscriber added with th
   const receiver = startReceiver();
   const database = await createTestDatabase("feed_daemon");
   const sql = openSql(database.url, { max: 2 });
-  const env = { DATABASE_URL: database.url };
+  // With a key, the CLI seals the subscriber's secret and the daemon opens it to sign.
+  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  const env = { DATABASE_URL: database.url, CALSYNC_ENCRYPTION_KEY: key };
   const daemon = await startDaemon({
     ...env,
     PORT: "0",
@@ -24,6 +26,8 @@ Deno.test("calsync serve delivers a sync's changes to a subscriber added with th
     const added = await runCli(["subscribers", "add", "--url", receiver.url, "--json"], env);
     assertEquals(added.code, 0, added.stderr);
     receiver.secrets.push(JSON.parse(added.stdout).secret);
+    const [stored] = await sql<{ secret: string }[]>`select secret from change_subscribers`;
+    assert(stored.secret.startsWith("enc:v1:"), "the signing secret is sealed at rest");
     receiver.answer({ status: 503 });
     for (let i = 0; i < 3; i++) google.putEvent("primary", { summary: `e${i}` });
     const provider = await runCli(
