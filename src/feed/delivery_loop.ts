@@ -7,7 +7,7 @@ import { logger } from "../log/setup.ts";
 import { claimDueSubscribers, subscriberLag } from "../storage/subscribers.ts";
 import { deliverSubscriber, type DeliveryDeps } from "./deliver.ts";
 import { listenForChanges } from "./listen_changes.ts";
-import { createWake } from "./wake.ts";
+import { createWakeSignal } from "../core/wake_signal.ts";
 
 const log = logger("feed");
 
@@ -27,7 +27,7 @@ export type DeliveryLoop = { stop(timeoutMs: number): Promise<void> };
 /** Starts delivering until `stop`. */
 export function startDelivery(deps: DeliveryLoopDeps): DeliveryLoop {
   const stopping = new AbortController();
-  const wake = createWake(stopping.signal);
+  const wake = createWakeSignal(stopping.signal);
   const running = new Map<string, Promise<void>>();
   const listening = listenForChanges(deps.sql, wake, stopping.signal, {
     onError: () => deps.metrics.schedulerErrors.inc({ operation: "feed_listen" }),
@@ -48,7 +48,7 @@ export function startDelivery(deps: DeliveryLoopDeps): DeliveryLoop {
 
 async function loop(
   deps: DeliveryLoopDeps,
-  wake: ReturnType<typeof createWake>,
+  wake: ReturnType<typeof createWakeSignal>,
   running: Map<string, Promise<void>>,
   signal: AbortSignal,
 ): Promise<void> {

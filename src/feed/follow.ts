@@ -8,7 +8,7 @@ import {
 } from "../storage/change_feed.ts";
 import type { Sql } from "../storage/client.ts";
 import { listenForChanges } from "./listen_changes.ts";
-import { createWake } from "./wake.ts";
+import { createWakeSignal } from "../core/wake_signal.ts";
 
 /** A reader asked for changes retention already removed: it must re-read the mirror. */
 export function prunedError(after: number, prunedThrough: number): HttpError {
@@ -59,7 +59,7 @@ export async function followChanges(
   const abort = () => stop.abort();
   options.signal.addEventListener("abort", abort, { once: true });
   if (options.signal.aborted) stop.abort();
-  const wake = createWake(stop.signal);
+  const wake = createWakeSignal(stop.signal);
   const listening = listenForChanges(sql, wake, stop.signal);
   let after = options.after;
   try {

@@ -2,7 +2,7 @@
 import { logger } from "../log/setup.ts";
 import { CHANGES_CHANNEL } from "../storage/change_feed.ts";
 import type { Sql } from "../storage/client.ts";
-import type { Wake } from "./wake.ts";
+import type { WakeSignal } from "../core/wake_signal.ts";
 
 const log = logger("feed");
 
@@ -13,7 +13,7 @@ const log = logger("feed");
  */
 export async function listenForChanges(
   sql: Sql,
-  wake: Wake,
+  wake: WakeSignal,
   signal: AbortSignal,
   options: { retryMs?: number; onError?: (error: unknown) => void } = {},
 ): Promise<void> {

@@ -12,7 +12,7 @@ import type { ProviderKind } from "../core/provider_kind.ts";
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { backoffDelayMs } from "../failures/backoff.ts";
-import { createWakeSignal } from "./wake_signal.ts";
+import { createWakeSignal } from "../core/wake_signal.ts";
 
 /** What the scheduler needs; `runSync` never throws (it records its own outcome). */
 export type SchedulerDeps = {

@@ -1,5 +1,5 @@
 import { assertEquals } from "../support/assert.ts";
-import { createWakeSignal } from "../../src/scheduler/wake_signal.ts";
+import { createWakeSignal } from "../../src/core/wake_signal.ts";
 
 Deno.test("a wake-up that lands before the wait is not lost", async () => {
   const stop = new AbortController();
