@@ -7,7 +7,7 @@ import { renderMarkdown, renderText } from "./drill/report_render.ts";
 import { runDrill } from "./drill/run_drill.ts";
 import { renderHtmlReport } from "./drill/report_html.ts";
 
-const USAGE = `Usage: calsync drill [--scenario api|database|webhook|freshness|outage]
+const USAGE = `Usage: calsync drill [--scenario api|database|webhook|freshness|subscriber|outage]
                     [--provider google|microsoft]
                     [--out DIR] [--keep]
 
@@ -15,10 +15,11 @@ Runs shared/outage-drill.md end to end against a real daemon (main.ts serve), fa
 Microsoft servers, a fault-injecting database proxy and a webhook gate. Uses a scratch database
 on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when it is unset.
 
-  --scenario  one scenario, or a comma-separated list (default: api,database,webhook,freshness;
-              freshness runs in an environment of its own with poll and reconciliation
-              intervals of seconds; outage, the provider-wide outage of 200 connections, runs
-              only when named)
+  --scenario  one scenario, or a comma-separated list (default:
+              api,database,webhook,freshness,subscriber; freshness runs in an environment of its
+              own with poll and reconciliation intervals of seconds; subscriber, a change-feed
+              subscriber answering 503 then 429, runs its own daemon; outage, the provider-wide
+              outage of 200 connections, runs only when named)
   --provider  one provider, or a comma-separated list (default: both)
   --out DIR   also write DIR/drill-report.md, DIR/drill-report.json, DIR/report.html (checks,
               evidence and a timeline per scenario) and the daemon's log lines as
@@ -28,9 +29,16 @@ on DATABASE_URL's server (created and dropped), or an embedded PostgreSQL when i
 Exit codes: 0 every check passed, 1 a check failed or the drill could not run, 2 bad arguments.
 `;
 
-const SCENARIOS: readonly ScenarioName[] = ["api", "database", "webhook", "freshness", "outage"];
+const SCENARIOS: readonly ScenarioName[] = [
+  "api",
+  "database",
+  "webhook",
+  "freshness",
+  "subscriber",
+  "outage",
+];
 // `outage` (200 connections per provider, ~20 s more) is asked for by name.
-const DEFAULT_SCENARIOS = "api,database,webhook,freshness";
+const DEFAULT_SCENARIOS = "api,database,webhook,freshness,subscriber";
 const PROVIDERS: readonly ProviderKind[] = ["google", "microsoft"];
 
 const FLAGS = {

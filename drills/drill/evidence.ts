@@ -4,7 +4,13 @@
 export type ProviderKind = "google" | "microsoft";
 
 /** A scenario of the drill document. */
-export type ScenarioName = "api" | "database" | "webhook" | "freshness" | "outage";
+export type ScenarioName =
+  | "api"
+  | "database"
+  | "webhook"
+  | "freshness"
+  | "outage"
+  | "subscriber";
 
 /** One JSON log line of the daemon, parsed from its stdout. */
 export type LogLine = Record<string, unknown>;

@@ -20,6 +20,8 @@ export type ResultsBlock = {
   deletedCalendar: Verdict;
   emptyListing: Verdict;
   driftRepaired: Verdict;
+  /** The change feed's subscriber outage. */
+  subscriberOutage: Verdict;
 };
 
 /** A whole drill run: what ran where, every check, every verification query, the results. */
@@ -106,6 +108,7 @@ export function buildReport(input: {
       deletedCalendar: freshness("unavailable"),
       emptyListing: freshness("guard"),
       driftRepaired: freshness("reconcile"),
+      subscriberOutage: verdict(checks.filter((c) => c.scenario === "subscriber")),
     },
     passed: status === "PASS",
   };
@@ -127,6 +130,7 @@ export function renderResultsBlock(results: ResultsBlock): string {
     `**Deleted Calendar Stops Syncing:** \`${results.deletedCalendar}\``,
     `**Empty Listing Held By Guard:** \`${results.emptyListing}\``,
     `**Reconciliation Repairs Drift:** \`${results.driftRepaired}\``,
+    `**Subscriber Outage Delivered In Order:** \`${results.subscriberOutage}\``,
     "",
   ].join("\n");
 }

@@ -8,6 +8,7 @@ import { runApiScenario } from "./scenario_api.ts";
 import { runDatabaseScenario } from "./scenario_database.ts";
 import { runProviderOutageScenario } from "./scenario_provider_outage.ts";
 import { runWebhookScenario } from "./scenario_webhook.ts";
+import { runSubscriberScenario } from "./scenario_subscriber.ts";
 import {
   FRESHNESS_SETTINGS,
   FRESHNESS_VARIANTS,
@@ -107,10 +108,18 @@ async function runFreshness(options: DrillOptions, keep: boolean): Promise<{
   }
 }
 
+/** The database server of scenarios that bring their own scratch databases; never a password. */
+function describeServer(databaseUrl: string | undefined): string {
+  if (databaseUrl === undefined) return "embedded";
+  const url = new URL(databaseUrl);
+  return `${url.hostname}:${url.port || 5432} (scratch databases)`;
+}
+
 /** Runs the drill and returns its report; throws only when the environment cannot be set up. */
 export async function runDrill(options: DrillOptions): Promise<DrillRun> {
   const startedAt = new Date();
-  const outageScenarios = options.scenarios.filter((s) => s !== "freshness");
+  // freshness and subscriber bring environments of their own.
+  const outageScenarios = options.scenarios.filter((s) => s !== "freshness" && s !== "subscriber");
   const results: ScenarioResult[] = [];
   const logs: Record<string, unknown>[] = [];
   let kept: DrillEnvironment | null = null;
@@ -139,6 +148,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillRun> {
     strayLines.push(...env.daemon.strayLines);
     kept ??= env;
   }
+  if (options.scenarios.includes("subscriber") && !options.signal?.aborted) {
+    options.progress("scenario subscriber: its own daemon, database and receiver");
+    results.push(
+      await guarded(
+        "subscriber",
+        ["google"],
+        () => runSubscriberScenario(options.databaseUrl, options.progress),
+      ),
+    );
+  }
+  database ||= describeServer(options.databaseUrl);
   const merged = mergeResults(results);
   if (strayLines.length > 0) {
     merged.notes.push(

@@ -11,6 +11,7 @@ const RESULT_LINES = [
   "**Deleted Calendar Stops Syncing:** `PASS`",
   "**Empty Listing Held By Guard:** `PASS`",
   "**Reconciliation Repairs Drift:** `PASS`",
+  "**Subscriber Outage Delivered In Order:** `PASS`",
 ];
 
 Deno.test("deno task drill passes end to end against the machine's PostgreSQL", async () => {
@@ -62,6 +63,7 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
         );
       }
     }
+    assert(lines.some((l) => l.includes("  subscriber/outage google  ")), "subscriber outage");
     // The operators' verification query ran and its rows are in the report.
     assertStringIncludes(stdout, "FROM external_calendar_connections WHERE provider_id = '");
 
