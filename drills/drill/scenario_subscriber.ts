@@ -5,8 +5,18 @@
  */
 import { startEmbeddedServer } from "../../testkit/scratch_database.ts";
 import { runSubscriberOutage } from "../subscriber_outage/run_subscriber_outage.ts";
-import { outcome } from "./diagnosis.ts";
+import { outcome, type Symptom } from "./diagnosis.ts";
 import { createRecorder, emptyResult, type ScenarioResult } from "./records.ts";
+
+/**
+ * The drill document's symptom of a failed check: retrying too soon is the backoff's failure; a
+ * change lost, reordered, unsigned or uncounted is one the application never hears about.
+ */
+function symptomOf(check: string): Symptom {
+  return check === "503 retried, Retry-After honoured"
+    ? "Backoff Not Activated"
+    : "Silent Failures";
+}
 
 /** Runs the subscriber outage on `databaseUrl`'s server (an embedded one when undefined). */
 export async function runSubscriberScenario(
@@ -25,8 +35,7 @@ export async function runSubscriberScenario(
   try {
     const checks = await runSubscriberOutage(databaseUrl ?? embedded!.url, progress);
     for (const check of checks) {
-      // A change not delivered, or delivered out of order, is one the application never hears.
-      rec.check("recovery", check.name, outcome(check.pass, check.detail, "Silent Failures"));
+      rec.check("recovery", check.name, outcome(check.pass, check.detail, symptomOf(check.name)));
     }
   } finally {
     await embedded?.stop();
