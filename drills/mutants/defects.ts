@@ -1,6 +1,6 @@
 /**
  * @module The defects the drill claims to catch, as data: each is exact search/replace edits of
- * `src/` and the diagnosis the drill must give. A defect of a feature still being built is listed
+ * `src/` (or a migration) and the diagnosis the drill must give. A defect of a feature still being built is listed
  * with `pending` (why it cannot be applied yet) and no edits; once the feature and its drill
  * scenario land, its edits and expectation are filled in here and nothing else changes.
  */
@@ -187,9 +187,12 @@ export const DEFECTS: readonly Defect[] = [
   },
   {
     id: "lost-outbox-row",
-    description: "An outbox row is lost",
+    description: "The outbox never records a created occurrence (the mirror has it, the feed not)",
     expected: "Silent Failures",
-    edits: [],
-    pending: "the outbox and its drill scenario are being built (other open issue)",
+    edits: [{
+      file: "migrations/008_change_feed.sql",
+      search: "  from new_rows n group by n.connection_id;\n",
+      replace: "  from new_rows n where false group by n.connection_id;\n",
+    }],
   },
 ];

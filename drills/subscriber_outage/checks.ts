@@ -1,5 +1,6 @@
 /** @module The subscriber outage drill's checks over what the receiver saw: pure, unit-tested. */
 import type { Received } from "../../testkit/subscriber_receiver.ts";
+import { replayChanges, type ReplayedMirror } from "../../src/feed/replay.ts";
 
 /** One check's verdict. */
 export type Check = { name: string; pass: boolean; detail: string };
@@ -66,4 +67,36 @@ export function checkDeliveries(
         `${retryAfterMs} ms`,
     },
   ];
+}
+
+/**
+ * What the subscriber was told adds up to the mirror: its acknowledged messages, replayed in
+ * order from the first change, hold exactly the occurrences the mirror holds. A change the
+ * outbox lost (or a message never sent) leaves the subscriber believing in a different calendar.
+ */
+export function checkReplayEqualsMirror(
+  received: readonly Received[],
+  mirrorKeys: readonly string[],
+): Check {
+  const acknowledged = new Map<number, Received>();
+  for (const r of received) if (r.status >= 200 && r.status < 300) acknowledged.set(r.seq, r);
+  const changes = [...acknowledged.entries()].sort(([a], [b]) => a - b).map(([, r]) =>
+    (JSON.parse(r.body) as { data: Parameters<typeof replayChanges>[1][number] }).data
+  );
+  const replayed: ReplayedMirror = new Map();
+  let problem = "";
+  try {
+    replayChanges(replayed, changes, 0);
+  } catch (error) {
+    problem = `; ${(error as Error).message}`;
+  }
+  const mirror = new Set(mirrorKeys);
+  const missing = [...mirror].filter((key) => !replayed.has(key)).length;
+  const extra = [...replayed.keys()].filter((key) => !mirror.has(key)).length;
+  return {
+    name: "the delivered changes replay to the mirror",
+    pass: problem === "" && missing === 0 && extra === 0,
+    detail: `${replayed.size} occurrences replayed, ${mirror.size} in the mirror: ${missing} ` +
+      `never announced, ${extra} announced but not there${problem}`,
+  };
 }

@@ -1,5 +1,5 @@
 import { assertEquals } from "../support/assert.ts";
-import { checkDeliveries } from "../../drills/subscriber_outage/checks.ts";
+import { checkDeliveries, checkReplayEqualsMirror } from "../../drills/subscriber_outage/checks.ts";
 import {
   renderChecks,
   runSubscriberOutage,
@@ -53,4 +53,25 @@ Deno.test("subscriber outage checks pass on a clean record and fail on each defe
 Deno.test("the subscriber outage drill passes against the real daemon", async () => {
   const checks = await runSubscriberOutage(SERVER, () => {});
   assertEquals(checks.filter((c) => !c.pass), [], renderChecks(checks));
+});
+
+Deno.test("the replay check fails when a change was never announced or a deletion was lost", () => {
+  const message = (seq: number, type: string, id: string, status = 200): Received => ({
+    ...attempt(seq, status, seq * 100),
+    body: JSON.stringify({
+      type,
+      data: { seq, type, connection_id: "c", external_event_id: id, data: { title: id } },
+    }),
+  });
+  const feed = [
+    message(1, "event.created", "a"),
+    message(2, "event.created", "b", 503),
+    message(2, "event.created", "b"),
+    message(3, "event.deleted", "a"),
+  ];
+  assertEquals(checkReplayEqualsMirror(feed, ["c/b"]).pass, true);
+  // The outbox lost b's creation: the subscriber never hears of it.
+  assertEquals(checkReplayEqualsMirror(feed, ["c/b", "c/z"]).pass, false);
+  // A lost deletion leaves an occurrence the mirror no longer has.
+  assertEquals(checkReplayEqualsMirror(feed.slice(0, 3), ["c/b"]).pass, false);
 });
