@@ -49,6 +49,14 @@ Deno.test("calsync serve opens channels and turns pushed changes into mirrored e
       timeoutMs: 20_000,
       what: "a channel per connection",
     });
+    // The provider knows a subscription before the daemon has stored its id: a notification in
+    // between finds no channel and is acknowledged unrecorded (the sync requested at activation
+    // fetches its change). Changes are made once both channels are active on our side.
+    await waitFor(async () => {
+      const rows = await sql`select 1 from webhook_channels
+        where status = 'active' and channel_id is not null`;
+      return rows.length === 2;
+    }, { timeoutMs: 20_000, what: "both channels active in the database" });
     // Let the first syncs (full syncs of empty calendars) finish before changing anything.
     await waitFor(async () => {
       const rows = await sql`select 1 from external_calendar_connections
