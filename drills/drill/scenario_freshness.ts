@@ -59,11 +59,21 @@ async function status(env: DrillEnvironment, c: DrillConnection): Promise<string
   return (await readConnection(env.db.adminSql, c.connectionId))?.status ?? null;
 }
 
-async function runPoll(env: DrillEnvironment, kind: ProviderKind, result: ScenarioResult) {
-  const c = env.connection("freshness", kind, "poll");
-  const provider = env.providers.get(kind)!;
-  const rec = createRecorder({ scenario: "freshness", variant: "poll", provider: kind }, result);
+/** A variant's connection once idle, its provider's fake, and a recorder for its checks. */
+async function variant(
+  env: DrillEnvironment,
+  kind: ProviderKind,
+  name: (typeof FRESHNESS_VARIANTS)[number],
+  result: ScenarioResult,
+) {
+  const c = env.connection("freshness", kind, name);
+  const rec = createRecorder({ scenario: "freshness", variant: name, provider: kind }, result);
   await waitIdle(env, c);
+  return { c, provider: env.providers.get(kind)!, rec };
+}
+
+async function runPoll(env: DrillEnvironment, kind: ProviderKind, result: ScenarioResult) {
+  const { c, provider, rec } = await variant(env, kind, "poll", result);
   // This variant is about the poll: a reconciliation that found the change first would count it
   // as drift instead (see the reconcile variant), so the next one is moved out of the way.
   await env.db.adminSql`update external_calendar_connections
@@ -114,13 +124,7 @@ function calendarGone(kind: ProviderKind): Fault {
 }
 
 async function runUnavailable(env: DrillEnvironment, kind: ProviderKind, result: ScenarioResult) {
-  const c = env.connection("freshness", kind, "unavailable");
-  const provider = env.providers.get(kind)!;
-  const rec = createRecorder(
-    { scenario: "freshness", variant: "unavailable", provider: kind },
-    result,
-  );
-  await waitIdle(env, c);
+  const { c, provider, rec } = await variant(env, kind, "unavailable", result);
   const rowsBefore = await rowCount(env, c);
   const labels = { provider: kind, state: "calendar_unavailable" };
   const terminalBefore = await counterValue(
@@ -193,10 +197,7 @@ function emptyListing(kind: ProviderKind, provider: { env: Record<string, string
 }
 
 async function runGuard(env: DrillEnvironment, kind: ProviderKind, result: ScenarioResult) {
-  const c = env.connection("freshness", kind, "guard");
-  const provider = env.providers.get(kind)!;
-  const rec = createRecorder({ scenario: "freshness", variant: "guard", provider: kind }, result);
-  await waitIdle(env, c);
+  const { c, provider, rec } = await variant(env, kind, "guard", result);
   const rowsBefore = await rowCount(env, c);
   const heldBefore = await counterValue(env, "calendar_sync_deletions_held_total", {
     provider: kind,
@@ -292,13 +293,7 @@ async function plantDrift(env: DrillEnvironment, c: DrillConnection): Promise<vo
 }
 
 async function runReconcile(env: DrillEnvironment, kind: ProviderKind, result: ScenarioResult) {
-  const c = env.connection("freshness", kind, "reconcile");
-  const provider = env.providers.get(kind)!;
-  const rec = createRecorder(
-    { scenario: "freshness", variant: "reconcile", provider: kind },
-    result,
-  );
-  await waitIdle(env, c);
+  const { c, provider, rec } = await variant(env, kind, "reconcile", result);
   const repairsBefore = await repairs(env, kind);
   const verifiedBefore = await lastVerified(env, c);
   await plantDrift(env, c);
