@@ -262,11 +262,7 @@ export async function claimDueConnections(
       limit ${options.limit}
       for update of c skip locked
     )
-    update external_calendar_connections c set
-      lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
-      lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
-      due_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
-      sync_claimed_seq = c.sync_requested_seq
+    update external_calendar_connections c set ${leaseAssignments(sql, options)}
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
@@ -334,14 +330,23 @@ function claimForProvider(sql: Sql, options: ProviderClaim) {
           where h.provider = p.kind and h.state <> 'closed'))
       limit ${options.limit}
     )
-    update external_calendar_connections c set
-      lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
-      lease_expires_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
-      due_at = now() + make_interval(secs => ${options.leaseMs / 1000}),
-      sync_claimed_seq = c.sync_requested_seq
+    update external_calendar_connections c set ${leaseAssignments(sql, options)}
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
+}
+
+/**
+ * The SET list of a claim (the table aliased `c`): the lease, the due time moved to its expiry
+ * (claimed rows leave the front of the due index), and the requests this run covers.
+ */
+function leaseAssignments(sql: Sql, options: Pick<LeaseClaim, "ownerPrefix" | "leaseMs">) {
+  const secs = options.leaseMs / 1000;
+  return sql`
+    lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
+    lease_expires_at = now() + make_interval(secs => ${secs}),
+    due_at = now() + make_interval(secs => ${secs}),
+    sync_claimed_seq = c.sync_requested_seq`;
 }
 
 /** The columns a claim returns; shared by every statement that takes a connection's lease. */
