@@ -20,3 +20,11 @@ Deno.test("README's CLI table lists every command of the usage text", () => {
   assert(commands.length >= 10, `parsed ${commands.length} commands`);
   assert(missing.length === 0, `not in README: ${missing.join(", ")}`);
 });
+
+Deno.test("README's configuration table lists each variable once", () => {
+  const section = README.slice(README.indexOf("## Configuration"), README.indexOf("## Operating"));
+  const names = [...section.matchAll(/^\| (`[A-Z][A-Z0-9_]+`[^|]*?)\s+\|/gm)].map((m) => m[1]);
+  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
+  assert(names.length >= 40, `parsed ${names.length} rows`);
+  assert(repeated.length === 0, `listed twice: ${repeated.join(", ")}`);
+});

@@ -5,6 +5,19 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
 import type { FetchFn } from "../providers/provider_fetch.ts";
 import type { SecretBox } from "../crypto/secret_box.ts";
+import type { ProviderKind } from "../core/provider_kind.ts";
+
+/**
+ * The provider's circuit breaker (src/lanes/provider_gate.ts), told the outcome of every channel
+ * call as it is of every sync: a failure it answers "hold" for is the provider's outage, so the
+ * channel row keeps its error count and backoff (the claim skips the provider until it closes).
+ */
+export type ChannelGate = {
+  settle(
+    connection: { id: string; providerKind: ProviderKind },
+    kind: string,
+  ): Promise<"count" | "hold">;
+};
 
 /** Dependencies of channel creation, renewal and stopping; tests pass their own. */
 export type ChannelDeps = {
@@ -30,6 +43,9 @@ export type ChannelDeps = {
   /** Connections worked on per claim. */
   batchSize: number;
   fetch?: FetchFn;
+  /** Wraps the fetch of a provider's channel calls (the quota meter, as for sync requests). */
+  meter?: (kind: ProviderKind, fetch: FetchFn) => FetchFn;
+  gate?: ChannelGate;
   random?: () => number;
 };
 

@@ -27,6 +27,23 @@ export async function recordChannelWorkFailure(
   if (work.signal.aborted) return;
   // A database error is not the provider's: let the pass log it and let the lease lapse.
   if (failure.kind === "database" && !(what.error instanceof SyncFailure)) throw what.error;
+  if (await deps.gate?.settle(connection, failure.kind) === "hold") {
+    deps.metrics.syncFailures.inc({ provider: connection.providerKind, reason: failure.kind });
+    log.warn(
+      "Channel {operation} for connection {connection_id} failed: {kind}; held while the " +
+        "provider's circuit breaker is open",
+      {
+        connection_id: connection.id,
+        provider: connection.providerKind,
+        operation: what.operation,
+        kind: failure.kind,
+        status: failure.status ?? null,
+        error: failure.message,
+        channel_id: row.channel_id,
+      },
+    );
+    return;
+  }
   const attempt = row.error_count + 1;
   let delayMs = backoffDelayMs({
     attempt,

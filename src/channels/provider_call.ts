@@ -19,6 +19,9 @@ export type ProviderCall = {
  */
 export async function callProvider(work: ChannelWork, call: ProviderCall): Promise<unknown> {
   const { deps, connection, signal } = work;
+  const fetchFn = deps.meter
+    ? deps.meter(connection.providerKind, deps.fetch ?? fetch)
+    : deps.fetch;
   for (let attempt = 1;; attempt++) {
     const accessToken = await deps.tokens.get(connection, signal);
     const headers: Record<string, string> = {
@@ -27,7 +30,7 @@ export async function callProvider(work: ChannelWork, call: ProviderCall): Promi
     };
     if (call.body !== undefined) headers["content-type"] = "application/json";
     try {
-      return await fetchProviderJson(call.url, {
+      const answer = await fetchProviderJson(call.url, {
         method: call.method,
         headers,
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
@@ -35,8 +38,10 @@ export async function callProvider(work: ChannelWork, call: ProviderCall): Promi
         provider: connection.providerKind,
         timeoutMs: deps.timeoutMs,
         signal,
-        fetch: deps.fetch,
+        fetch: fetchFn,
       });
+      await deps.gate?.settle(connection, "success");
+      return answer;
     } catch (error) {
       if (!(error instanceof SyncFailure)) throw error;
       if (error.kind === "auth" && attempt === 1) {
@@ -47,6 +52,7 @@ export async function callProvider(work: ChannelWork, call: ProviderCall): Promi
       const status = error.status ?? 0;
       // fetchProviderJson wants JSON; an empty 2xx is the documented answer of these calls.
       if (call.emptyOk && error.kind === "malformed_response" && status >= 200 && status < 300) {
+        await deps.gate?.settle(connection, "success");
         return null;
       }
       throw error;

@@ -2,7 +2,7 @@
 import { type Config, laneConcurrency } from "../config/config.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import type { BreakerSettings } from "../lanes/circuit_breaker.ts";
-import { mailboxSlots } from "../lanes/mailbox_slots.ts";
+import { mailboxSlots, mailboxSyncs } from "../lanes/mailbox_slots.ts";
 import { meteredFetch } from "../lanes/metered_fetch.ts";
 import { createProviderGate } from "../lanes/provider_gate.ts";
 import { QUOTA_SHAPE } from "../lanes/token_bucket.ts";
@@ -29,18 +29,22 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     quota: { google: { perMinute: config.GOOGLE_QUOTA_PER_MINUTE, ...QUOTA_SHAPE } },
     probeLeaseMs: config.SYNC_LEASE_MS,
   });
-  const syncDeps = {
-    ...createSyncDeps(config, sql, metrics, { meter: (kind, f) => meteredFetch(gate, kind, f) }),
-    providerGate: gate,
-  };
+  const meter = (kind: ProviderKind, f: typeof fetch) => meteredFetch(gate, kind, f);
+  const syncDeps = { ...createSyncDeps(config, sql, metrics, { meter }), providerGate: gate };
   const mailboxes = mailboxSlots(config.MICROSOFT_MAILBOX_CONCURRENCY);
-  const lanes = kinds.map((kind) => ({ kind, size: laneConcurrency(config, kind) }));
+  const perMailbox = mailboxSyncs(config.MICROSOFT_MAILBOX_CONCURRENCY);
+  const lanes = kinds.map((kind) => ({
+    kind,
+    size: laneConcurrency(config, kind),
+    perAccount: kind === "microsoft" ? perMailbox : undefined,
+  }));
   if (!config.CALSYNC_ENCRYPTION_KEY) {
     log.warn("CALSYNC_ENCRYPTION_KEY is not set: new refresh tokens are stored unencrypted");
   }
-  // Channel work shares the sync engine's token cache; it needs CALSYNC_PUBLIC_URL.
+  // Channel work shares the sync engine's token cache, quota and breaker; it needs
+  // CALSYNC_PUBLIC_URL.
   const channels = config.CALSYNC_PUBLIC_URL
-    ? createChannelDeps(config, sql, metrics, { tokens: syncDeps.tokens })
+    ? createChannelDeps(config, sql, metrics, { tokens: syncDeps.tokens, meter, gate })
     : undefined;
   const backfill = { done: false };
   const scheduler = startScheduler({
@@ -59,7 +63,8 @@ export function startEngine(config: Config, sql: Sql, metrics: Metrics): Schedul
     runSync: (connection, signal) =>
       connection.providerKind === "microsoft"
         ? mailboxes.run(
-          `${connection.providerId}/${connection.accountLabel ?? connection.id}`,
+          connection.accountId ??
+            `${connection.providerId}/${connection.accountLabel ?? connection.id}`,
           () => runSync(syncDeps, connection, signal),
         )
         : runSync(syncDeps, connection, signal),

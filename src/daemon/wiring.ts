@@ -128,6 +128,9 @@ export function createChannelDeps(
     tokens?: AccessTokens<ClaimedConnection>;
     fetch?: FetchFn;
     replicaId?: string;
+    /** The engine's quota meter and breaker, shared with its syncs. */
+    meter?: ChannelDeps["meter"];
+    gate?: ChannelDeps["gate"];
   } = {},
 ): ChannelDeps {
   const timeoutMs = config.SYNC_HTTP_TIMEOUT_MS;
@@ -151,5 +154,7 @@ export function createChannelDeps(
     overlapMs: GOOGLE_OVERLAP_MS,
     batchSize: 8,
     fetch: options.fetch,
+    meter: options.meter,
+    gate: options.gate,
   };
 }

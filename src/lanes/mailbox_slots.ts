@@ -1,7 +1,8 @@
 /**
- * @module Graph's "at most 4 concurrent requests per mailbox", kept in this process: syncs of
- * one mailbox wait for a slot. A sync has at most two requests in flight (a page and the next
- * one prefetched), so a mailbox gets `floor(limit / 2)` syncs at once, at least one.
+ * @module Graph's "at most 4 concurrent requests per mailbox" (per app, so across replicas). A
+ * sync has at most two requests in flight (a page and the next one prefetched), so a mailbox gets
+ * `floor(limit / 2)` syncs at once, at least one: the claim takes no more of an account's
+ * connections than that across replicas, and these slots queue what one claim took beyond it.
  */
 
 /** Runs tasks with at most `perKey` of them at once for the same key. */
@@ -11,9 +12,14 @@ export type KeyedSlots = {
   load(key: string): number;
 };
 
+/** Syncs of one mailbox at once from the per-mailbox request limit. */
+export function mailboxSyncs(requestLimit: number): number {
+  return Math.max(1, Math.floor(requestLimit / 2));
+}
+
 /** Slots for syncs per mailbox from the per-mailbox request limit. */
 export function mailboxSlots(requestLimit: number): KeyedSlots {
-  return keyedSlots(Math.max(1, Math.floor(requestLimit / 2)));
+  return keyedSlots(mailboxSyncs(requestLimit));
 }
 
 /** A counting semaphore per key; a key's entry goes when its last task ends. */

@@ -37,7 +37,7 @@ export type SchedulerDeps = {
    * Per-provider lanes: each kind claims on its own up to its size, so a full lane (a provider
    * that hangs) never blocks another's claims. Omitted: one lane of `concurrency` for all.
    */
-  lanes?: readonly { kind: ProviderKind; size: number }[];
+  lanes?: readonly { kind: ProviderKind; size: number; perAccount?: number }[];
   /** Breaker, drain and quota per provider (src/lanes/provider_gate.ts); only with `lanes`. */
   gate?: LaneGate;
 };
@@ -55,6 +55,8 @@ export type LaneGate = {
 type Lane = {
   kind: ProviderKind | null;
   size: number;
+  /** At most this many of one account's connections leased at once (Graph's mailboxes). */
+  perAccount?: number;
   running: Set<Promise<unknown>>;
   /** Its last claim found fewer due rows than it asked for. */
   idle: boolean;
@@ -181,6 +183,7 @@ async function claimLane(
     ...claim,
     kind: lane.kind,
     probe: admitted.probe,
+    perAccount: lane.perAccount,
   });
 }
 

@@ -294,8 +294,27 @@ export async function claimDueForProvider(
   return rows.map(toClaimedConnection);
 }
 
-/** A per-provider claim: one lane's kind, and whether it is the breaker's probe. */
-export type ProviderClaim = LeaseClaim & { kind: ProviderKind; probe?: boolean };
+/**
+ * A per-provider claim: one lane's kind, whether it is the breaker's probe, and at most how many
+ * of one account's connections may hold a lease at once, across replicas (Graph's per-mailbox
+ * concurrency).
+ */
+export type ProviderClaim = LeaseClaim & {
+  kind: ProviderKind;
+  probe?: boolean;
+  perAccount?: number;
+};
+
+/**
+ * Skips a connection whose account already has `perAccount` leased connections (syncs or
+ * channel work, on any replica). Two claims running at the same moment can each take one more;
+ * each replica's mailbox slots queue what a single claim took beyond the limit.
+ */
+function accountHasRoom(sql: Sql, options: ProviderClaim) {
+  if (options.perAccount === undefined) return sql``;
+  return sql`and (c.account_id is null or (select count(*) from external_calendar_connections o
+    where o.account_id = c.account_id and o.lease_expires_at > now()) < ${options.perAccount})`;
+}
 
 /**
  * Runs one per-provider claim under EXPLAIN (ANALYZE, BUFFERS) and returns the plan's lines, so
@@ -318,7 +337,7 @@ function claimForProvider(sql: Sql, options: ProviderClaim) {
       select d.id from calendar_providers p
       cross join lateral (
         select c.id from external_calendar_connections c
-        where c.provider_id = p.id and ${dueConnection(sql)}
+        where c.provider_id = p.id and ${dueConnection(sql)} ${accountHasRoom(sql, options)}
         order by c.due_at
         limit ${options.limit}
         for update of c skip locked
@@ -758,8 +777,9 @@ export async function leaveDeletionsHeld(tx: Tx, connectionId: string): Promise<
  * takes. Holding it serialises this pass with syncs of the same connection, so only one of them
  * refreshes (and, for Microsoft, rotates) the refresh token at a time, and the rotated token is
  * stored through the usual fenced write. Work is due when a row's `next_work_at` has passed, or
- * when an active connection has no live (creating/active) channel at all. `connectionId` claims
- * one connection whatever its channels (removal), if no one else holds its lease.
+ * when an active connection has no live (creating/active) channel at all, unless the provider's
+ * circuit breaker is not closed (its calls would fail with the outage). `connectionId` claims
+ * one connection whatever its channels and breaker (removal), if no one else holds its lease.
  */
 export async function claimConnectionsForChannelWork(
   sql: Sql,
@@ -777,6 +797,8 @@ export async function claimConnectionsForChannelWork(
           or (${only}::uuid is null and c.status = 'active' and p.allowlisted
             and (${allow}::text[] is null or p.kind = any(${allow}::text[])
               or p.name = any(${allow}::text[]))
+            and not exists (select 1 from provider_health h
+              where h.provider = p.kind and h.state <> 'closed')
             and (
               exists (select 1 from webhook_channels w
                 where w.connection_id = c.id and w.next_work_at <= now())
