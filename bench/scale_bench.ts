@@ -156,6 +156,9 @@ async function bigDatabase(
   ];
   await idleAgain(sql, rows, log);
   await claimsAt(sql, providers, rows, claims);
+  lines.push(
+    "After making every connection idle again (one more update of every row) and the claims:",
+  );
   lines.push(...await relationSizes(sql, "external_calendar_connections"));
   lines.push(...await readAtScale(sql, events));
   lines.push(...await pruneAtScale(sql, events, log));

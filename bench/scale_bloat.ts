@@ -131,7 +131,12 @@ async function snapshot(sql: Sql): Promise<Snapshot> {
     dead: stat.dead,
     deadPercent: tuple.dead,
     freePercent: tuple.free,
-    leaf: indexes.map((index) => `${index.name.replace(`${TABLE}_`, "")} ${index.leaf.toFixed(0)}`)
+    // pgstatindex gives NaN for an index without leaf pages (nothing matches its predicate).
+    leaf: indexes.map((index) =>
+      `${index.name.replace(`${TABLE}_`, "")} ${
+        Number.isNaN(index.leaf) ? "empty" : index.leaf.toFixed(0)
+      }`
+    )
       .join(", "),
     updates: stat.updates,
     hot: stat.hot,
