@@ -3,7 +3,8 @@
  * one run on one database server, and prints metric | calsync | ceiling | ratio | notes.
  *
  *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
- *   deno task bench --scale [--rows N]     (the tables at N connections, default 1,000,000)
+ *   deno task bench --scale [--rows N] [--cycles C]   (the tables at N connections, default
+ *                                       1,000,000; C claim/complete cycles, default N)
  *
  * Sections: webhooks, webhook_to_sync, full_sync, scheduler, change_feed. The database server is
  * DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; the run
@@ -16,7 +17,7 @@ import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratc
 import { benchFullSync, type FullSyncSize } from "./full_sync_bench.ts";
 import { hasWrk } from "./load_generator.ts";
 import { type BenchContext, formatTable, reportDocument, type Row } from "./report.ts";
-import { benchScale } from "./scale_bench.ts";
+import { benchScale, type ScalePlan } from "./scale_bench.ts";
 import { benchScheduler } from "./scheduler_bench.ts";
 import { benchChangeFeed, type ChangeFeedPlan } from "./change_feed_bench.ts";
 import { benchWebhookIngestion } from "./webhook_bench.ts";
@@ -69,10 +70,11 @@ const FLAGS = {
   "deno-load": { type: "boolean" },
   scale: { type: "boolean" },
   rows: { type: "string" },
+  cycles: { type: "string" },
 } as const;
 
 const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
-  `[--only ${SECTIONS.join(",")}] [--deno-load] | --scale [--rows N]`;
+  `[--only ${SECTIONS.join(",")}] [--deno-load] | --scale [--rows N] [--cycles C]`;
 
 /** Runs the benchmark with command-line arguments; resolves to the exit code. */
 export async function runBench(args: string[]): Promise<number> {
@@ -82,6 +84,7 @@ export async function runBench(args: string[]): Promise<number> {
     (values) => {
       const quick = values.quick === true;
       const base = quick ? QUICK_PLAN : FULL_PLAN;
+      const rows = integerFlag(values.rows, "rows", { fallback: 1_000_000 });
       return {
         quick,
         json: values.json,
@@ -89,13 +92,13 @@ export async function runBench(args: string[]): Promise<number> {
         plan: { ...base, reps: integerFlag(values.reps, "reps", { fallback: base.reps }) },
         only: choicesFlag(values.only, "only", SECTIONS),
         scale: values.scale === true,
-        rows: integerFlag(values.rows, "rows", { fallback: 1_000_000 }),
+        scalePlan: { rows, cycles: integerFlag(values.cycles, "cycles", { fallback: rows }) },
       };
     },
   );
   if ("exitCode" in parsed) return parsed.exitCode;
   const { quick, json, denoLoad, plan, only } = parsed.options;
-  if (parsed.options.scale) return await runScale(parsed.options.rows);
+  if (parsed.options.scale) return await runScale(parsed.options.scalePlan);
   const started = performance.now();
   const ctx: BenchContext = {
     reps: plan.reps,
@@ -165,26 +168,19 @@ export async function runBench(args: string[]): Promise<number> {
   return 0;
 }
 
-/** `--scale`: the tables at `rows` connections on a scratch database, printed as Markdown. */
-async function runScale(rows: number): Promise<number> {
+/** `--scale`: the tables at `rows` connections on scratch databases, printed as Markdown. */
+async function runScale(plan: ScalePlan): Promise<number> {
   const started = performance.now();
   const log = (message: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`);
   const server = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
     DEFAULT_SERVER;
-  const db = await migrateScratchDatabase(
-    await createScratchDatabase(server, { purpose: "bench" }),
-    { max: 8, statementTimeoutMs: 3_600_000, applicationName: "bench-scale" },
+  const report = await benchScale(server, plan, log);
+  console.log(report.lines.join("\n"));
+  console.log(
+    `\n--scale --rows ${plan.rows} --cycles ${plan.cycles} in ` +
+      `${Math.round((performance.now() - started) / 1000)} s`,
   );
-  try {
-    const report = await benchScale(db.sql, rows, log);
-    console.log(report.lines.join("\n"));
-    console.log(
-      `\n--scale --rows ${rows} in ${Math.round((performance.now() - started) / 1000)} s`,
-    );
-  } finally {
-    await db.close();
-  }
   return 0;
 }
 

@@ -49,6 +49,9 @@ export async function runLoad(options: LoadOptions, useWrk: boolean): Promise<Lo
   return useWrk ? await runWrk(options) : await runDenoLoad(options);
 }
 
+// Four distinct strings per channel row, well under LuaJIT's per-function limit.
+const LUA_ROWS_PER_FUNCTION = 10_000;
+
 function luaString(text: string): string {
   return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
@@ -60,8 +63,17 @@ function wrkScript(options: LoadOptions): string {
       luaString(c.uri)
     }}`
   );
+  // LuaJIT allows 65,536 constants per function: each chunk of rows is a function of its own.
+  const chunks: string[] = [];
+  for (let i = 0; i < rows.length; i += LUA_ROWS_PER_FUNCTION) {
+    chunks.push(
+      `;(function() add({${rows.slice(i, i + LUA_ROWS_PER_FUNCTION).join(",\n")}}) end)()`,
+    );
+  }
   return `
-local channels = {${rows.join(",\n")}}
+local channels = {}
+local function add(rows) for i = 1, #rows do channels[#channels + 1] = rows[i] end end
+${chunks.join("\n")}
 local threads = {}
 local next_tid = 1
 function setup(thread)

@@ -1,11 +1,14 @@
 /**
- * @module `deno task bench --scale [--rows N]`: the tables at a million connections. Rows are
- * generated server-side (generate_series), then at 1 %, 10 % and 100 % of N connections it
- * measures the per-provider claim (latency, claims/s, its EXPLAIN plan), claim/complete cycles
- * (HOT share), table and index sizes; at N it adds 10 N event rows, 10 N dedupe keys pruned in
- * the daemon's batches, and the time of migration 009's index build. Not in CI: minutes on 2 cores.
+ * @module `deno task bench --scale [--rows N] [--cycles C]`: the tables at a million connections.
+ * The claim (latency, claims/s, its EXPLAIN plan) is measured at 1 % and 10 % of N on a database
+ * at the current schema, then at N on the big database: N connections, 10 N events, 10 N dedupe
+ * keys and N push channels generated server-side at schema 3 (scale_generate.ts), upgraded by
+ * the real migrator one migration at a time, each timed under a concurrent writer
+ * (scale_migrations.ts). On it: sizes, a mirror read, dedupe pruning, bloat after C
+ * claim/complete cycles (scale_bloat.ts) and webhook ingestion over its channels
+ * (scale_webhooks.ts). Not in CI: minutes on 2 cores.
  */
-import type { Sql } from "../src/storage/client.ts";
+import { openSql, type Sql } from "../src/storage/client.ts";
 import {
   claimDueForProvider,
   completeSync,
@@ -13,84 +16,173 @@ import {
 } from "../src/storage/connections.ts";
 import { insertProvider } from "../src/storage/calendar_providers.ts";
 import { pruneDedupeKeys } from "../src/storage/webhook_dedupe_keys.ts";
+import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratch_database.ts";
+import { bloatAfterCycles } from "./scale_bloat.ts";
+import {
+  addChannels,
+  addConnections,
+  addDedupeKeys,
+  addEvents,
+  inBatches,
+  type Log,
+  type Providers,
+  secs,
+} from "./scale_generate.ts";
+import { BASE_VERSION, migrateTo, timeMigrations } from "./scale_migrations.ts";
+import { webhooksAtScale } from "./scale_webhooks.ts";
 import { percentile } from "./stats.ts";
 
 /** What the scale run reports, one block of lines per measurement. */
 export type ScaleReport = { lines: string[] };
 
-type Providers = { google: string; microsoft: string };
+/** The run's size: `rows` connections (10x as many events and keys), `cycles` for the bloat. */
+export type ScalePlan = { rows: number; cycles: number };
 
 const CLAIM_LIMIT = 16;
 const DUE_ROWS = 2_000;
 const CYCLES = 200;
+const EVENTS_PER_CONNECTION = 10;
+const POOL = { max: 8, statementTimeoutMs: 3_600_000, applicationName: "bench-scale" };
 
-/** Runs the scale measurements on a migrated scratch database; `rows` is the largest size. */
-export async function benchScale(
-  sql: Sql,
-  rows: number,
-  log: (message: string) => void,
-): Promise<ScaleReport> {
-  const lines: string[] = [];
-  const providers: Providers = {
+/** Runs the scale measurements on scratch databases of `server`, dropped at the end. */
+export async function benchScale(server: string, plan: ScalePlan, log: Log): Promise<ScaleReport> {
+  const table = [
+    "| connections | claim p50 ms | claim p99 ms | claims/s (rows) | claim+complete cycles/s | HOT share |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  const plans: string[] = [];
+  const sizes = [Math.round(plan.rows / 100), Math.round(plan.rows / 10)]
+    .filter((n) => n >= 100 && n < plan.rows);
+  const small = await migrateScratchDatabase(
+    await createScratchDatabase(server, { purpose: "bench" }),
+    POOL,
+  );
+  log(`scale: scratch database ${small.description} (claims at 1 % and 10 %)`);
+  try {
+    const providers = await addProviders(small.sql);
+    let current = 0;
+    for (const size of [...new Set(sizes)]) {
+      const seconds = await addConnections(small.sql, {
+        providers,
+        from: current,
+        to: size,
+        v1: false,
+        log,
+      });
+      table.push(`<!-- inserted ${size - current} rows in ${seconds.toFixed(1)} s -->`);
+      current = size;
+      await claimsAt(small.sql, providers, size, { table, plans });
+    }
+  } finally {
+    await small.close();
+  }
+  const big = await createScratchDatabase(server, { purpose: "bench" });
+  log(`scale: scratch database ${big.description} (${plan.rows} connections)`);
+  const sql = openSql(big.url, POOL);
+  try {
+    const lines = await bigDatabase({ sql, url: big.url }, plan, log, { table, plans });
+    return { lines: [...table, "", ...plans, ...lines] };
+  } finally {
+    await sql.end({ timeout: 2 });
+    await big.drop();
+  }
+}
+
+async function addProviders(sql: Sql): Promise<Providers> {
+  return {
     google: (await insertProvider(sql, { kind: "google", name: "google", allowlisted: true })).id,
     microsoft: (await insertProvider(sql, { kind: "microsoft", name: "ms", allowlisted: true }))
       .id,
   };
-  const sizes = [...new Set([Math.round(rows / 100), Math.round(rows / 10), rows])]
-    .filter((n) => n >= 100);
-  let current = 0;
-  lines.push(
-    "| connections | claim p50 ms | claim p99 ms | claims/s (rows) | claim+complete cycles/s | HOT share |",
+}
+
+/** One line of the claim table and the claim's EXPLAIN at `size` connections. */
+async function claimsAt(
+  sql: Sql,
+  providers: Providers,
+  size: number,
+  into: { table: string[]; plans: string[] },
+) {
+  await sql`vacuum analyze external_calendar_connections`;
+  const measured = await measureClaims(sql, providers);
+  into.table.push(
+    `| ${size.toLocaleString("en")} | ${measured.p50.toFixed(2)} | ${measured.p99.toFixed(2)} | ` +
+      `${Math.round(measured.claimsPerSecond)} | ${Math.round(measured.cyclesPerSecond)} | ` +
+      `${(measured.hotShare * 100).toFixed(1)} % |`,
   );
-  lines.push("| --- | --- | --- | --- | --- | --- |");
-  const plans: string[] = [];
-  for (const size of sizes) {
-    log(`scale: growing to ${size} connections`);
-    const started = performance.now();
-    await addConnections(sql, providers, current, size);
-    lines.push(`<!-- inserted ${size - current} rows in ${secs(started)} s -->`);
-    current = size;
-    await sql`vacuum analyze external_calendar_connections`;
-    const measured = await measureClaims(sql, providers);
-    lines.push(
-      `| ${size.toLocaleString("en")} | ${measured.p50.toFixed(2)} | ${
-        measured.p99.toFixed(2)
-      } | ` +
-        `${Math.round(measured.claimsPerSecond)} | ${Math.round(measured.cyclesPerSecond)} | ` +
-        `${(measured.hotShare * 100).toFixed(1)} % |`,
-    );
-    await makeDue(sql, providers.google, CLAIM_LIMIT);
-    const plan = await explainClaimForProvider(sql, {
-      kind: "google",
-      limit: CLAIM_LIMIT,
-      leaseMs: 60_000,
-      ownerPrefix: "explain",
-      allowlist: null,
-    });
-    plans.push(`EXPLAIN at ${size.toLocaleString("en")} connections:`, ...plan, "");
-  }
-  lines.push("", ...plans);
+  await makeDue(sql, providers.google, CLAIM_LIMIT);
+  const plan = await explainClaimForProvider(sql, {
+    kind: "google",
+    limit: CLAIM_LIMIT,
+    leaseMs: 60_000,
+    ownerPrefix: "explain",
+    allowlist: null,
+  });
+  into.plans.push(`EXPLAIN at ${size.toLocaleString("en")} connections:`, ...plan, "");
+}
+
+/** Generates the big database at BASE_VERSION, migrates it, and measures what follows. */
+async function bigDatabase(
+  db: { sql: Sql; url: string },
+  plan: ScalePlan,
+  log: Log,
+  claims: { table: string[]; plans: string[] },
+): Promise<string[]> {
+  const { sql } = db;
+  const rows = plan.rows;
+  const events = rows * EVENTS_PER_CONNECTION;
+  await migrateTo(sql, BASE_VERSION);
+  const providers = await addProviders(sql);
+  const generated = {
+    connections: await addConnections(sql, { providers, from: 0, to: rows, v1: true, log }),
+    events: await addEvents(sql, { connections: rows, perConnection: EVENTS_PER_CONNECTION, log }),
+    keys: await addDedupeKeys(sql, events, log),
+    channels: await addChannels(sql, rows, log),
+  };
+  const vacuumStarted = performance.now();
+  await sql`vacuum analyze`;
+  const lines = [
+    `Generated at schema ${BASE_VERSION} in batches of up to 500,000 rows: ` +
+    `${rows.toLocaleString("en")} connections in ${generated.connections.toFixed(1)} s, ` +
+    `${events.toLocaleString("en")} events in ${generated.events.toFixed(1)} s, ` +
+    `${events.toLocaleString("en")} dedupe keys in ${generated.keys.toFixed(1)} s, ` +
+    `${rows.toLocaleString("en")} channels in ${generated.channels.toFixed(1)} s; ` +
+    `vacuum analyze ${secs(vacuumStarted)} s`,
+    "",
+    ...await timeMigrations(db, { connections: rows, events, log }),
+    "After the upgrade (every v1 row rewritten by 005's full-sync request and 007's move of " +
+    "its token):",
+    ...await relationSizes(sql, "external_calendar_connections"),
+  ];
+  await idleAgain(sql, rows, log);
+  await claimsAt(sql, providers, rows, claims);
+  lines.push(
+    "After making every connection idle again (one more update of every row) and the claims:",
+  );
   lines.push(...await relationSizes(sql, "external_calendar_connections"));
-  lines.push(...await eventsAtScale(sql, rows * 10, log));
-  lines.push(...await pruneAtScale(sql, rows * 10, log));
-  lines.push(...await migrationAtScale(sql, current, log));
-  return { lines };
+  lines.push(...await readAtScale(sql, events));
+  lines.push(...await pruneAtScale(sql, events, log));
+  lines.push(...await bloatAfterCycles(sql, plan.cycles, log));
+  // Short runs at the smoke test's sizes, where the figures mean nothing anyway.
+  lines.push(...await webhooksAtScale(db, rows >= 20_000 ? 5 : 1, log));
+  return lines;
 }
 
-function secs(started: number): string {
-  return ((performance.now() - started) / 1000).toFixed(1);
-}
-
-/** Adds idle connections `from`..`to`, half per provider, each due for its poll within 15 min. */
-async function addConnections(sql: Sql, providers: Providers, from: number, to: number) {
-  await sql`
-    insert into external_calendar_connections (provider_id, external_calendar_id, refresh_token,
-      sync_needed, due_at, reconcile_due_at, last_success_at, sync_requested_seq,
-      sync_claimed_seq)
-    select case when g % 2 = 0 then ${providers.google}::uuid else ${providers.microsoft}::uuid end,
-      'calendar-' || g, 'rt', false, now() + random() * interval '15 minutes',
-      now() + random() * interval '24 hours', now(), 1, 1
-    from generate_series(${from + 1}::int, ${to}::int) g`;
+/**
+ * After the upgrade every connection is due (migration 005 asks v1 mirrors for a full sync, 006
+ * leaves reconciliation unscheduled): make them idle with a poll due within 15 minutes and a
+ * reconciliation within a day, as a running daemon would have left them.
+ */
+async function idleAgain(sql: Sql, rows: number, log: Log) {
+  await inBatches(sql, { label: "idle again", total: rows, log }, async (tx, from, to) => {
+    await tx`update external_calendar_connections c set sync_needed = false,
+        sync_claimed_seq = c.sync_requested_seq, full_sync_requested_seq = null,
+        due_at = now() + random() * interval '15 minutes',
+        reconcile_due_at = now() + random() * interval '24 hours'
+      from (select id from external_calendar_connections order by id offset ${from - 1}
+        limit ${to - from + 1}) b
+      where c.id = b.id`;
+  });
 }
 
 /** Makes `count` of a provider's idle connections due now (as their poll time comes). */
@@ -179,22 +271,8 @@ async function relationSizes(sql: Sql, table: string): Promise<string[]> {
   ];
 }
 
-/** 10 event rows per connection, generated server-side, then a mirror read's latency. */
-async function eventsAtScale(sql: Sql, count: number, log: (message: string) => void) {
-  log(`scale: generating ${count} event rows`);
-  const started = performance.now();
-  const perConnection = 10;
-  await sql`
-    insert into external_calendar_events (connection_id, external_event_id, status, title,
-      starts_at, ends_at, raw, occurrence_kind)
-    select c.id, 'event-' || g, 'confirmed', 'Event ' || g,
-      now() + g * interval '1 day', now() + g * interval '1 day' + interval '1 hour',
-      jsonb_build_object('id', 'event-' || g, 'summary', 'Event ' || g), 'single'
-    from (select id from external_calendar_connections
-      limit ${Math.ceil(count / perConnection)}) c
-    cross join generate_series(1, ${perConnection}) g`;
-  const insertSeconds = secs(started);
-  await sql`vacuum analyze external_calendar_events`;
+/** A connection's 30-day read of the mirror, and the events table's sizes. */
+async function readAtScale(sql: Sql, count: number) {
   const [one] = await sql<{ id: string }[]>`
     select connection_id as id from external_calendar_events limit 1`;
   const latencies: number[] = [];
@@ -205,20 +283,15 @@ async function eventsAtScale(sql: Sql, count: number, log: (message: string) => 
     latencies.push(performance.now() - t0);
   }
   return [
-    `Events: ${count.toLocaleString("en")} rows inserted in ${insertSeconds} s; one ` +
-    `connection's 30-day read p50 ${percentile(latencies, 50).toFixed(2)} ms`,
+    `Events: ${count.toLocaleString("en")} rows; one connection's 30-day read p50 ` +
+    `${percentile(latencies, 50).toFixed(2)} ms`,
     ...await relationSizes(sql, "external_calendar_events"),
   ];
 }
 
-/** `count` dedupe keys, half past the TTL, pruned in the daemon's batches of 1,000. */
-async function pruneAtScale(sql: Sql, count: number, log: (message: string) => void) {
-  log(`scale: generating ${count} dedupe keys`);
-  await sql`
-    insert into webhook_dedupe_keys (key, provider, received_at)
-    select 'google:bench:' || g, 'google',
-      case when g % 2 = 0 then now() - interval '4 days' else now() end
-    from generate_series(1, ${count}::int) g`;
+/** The generated dedupe keys (half past the TTL) pruned in the daemon's batches of 1,000. */
+async function pruneAtScale(sql: Sql, count: number, log: Log) {
+  log(`scale: pruning ${count} dedupe keys`);
   await sql`vacuum analyze webhook_dedupe_keys`;
   const batches: number[] = [];
   let pruned = 0;
@@ -240,18 +313,5 @@ async function pruneAtScale(sql: Sql, count: number, log: (message: string) => v
     `max ${Math.max(...batches).toFixed(1)} ms: the longest any row lock is held); ` +
     `${(count / 2 / rate / 60).toFixed(1)} min for the expired half at this rate`,
     "",
-  ];
-}
-
-/** Migration 009's one slow statement, the index build, timed on the full table. */
-async function migrationAtScale(sql: Sql, rows: number, log: (message: string) => void) {
-  log("scale: rebuilding migration 009's index concurrently");
-  await sql`drop index if exists external_calendar_connections_provider_due_idx`;
-  const started = performance.now();
-  await sql`create index concurrently if not exists external_calendar_connections_provider_due_idx
-    on external_calendar_connections (provider_id, due_at) where status = 'active'`;
-  return [
-    `Migration 009 on ${rows.toLocaleString("en")} connections: the index builds CONCURRENTLY in ` +
-    `${secs(started)} s (writes go on meanwhile); its table statement is instant.`,
   ];
 }

@@ -15,9 +15,17 @@ Deno.test("bench --scale at a tiny size reports every measurement and an index s
       "| 2,000 |",
       "EXPLAIN at 2,000 connections:",
       "Sizes of external_calendar_connections",
+      "| 200 |",
+      "Generated at schema 3",
       "Events: 20,000 rows",
       "Dedupe keys: 20,000 keys",
-      "Migration 009 on 2,000 connections",
+      "| 005_occurrence_mirror.sql |",
+      "| 007_accounts.sql |",
+      "| 009_provider_lanes.sql |",
+      "Bloat after 2,0",
+      "Indexed columns of external_calendar_connections",
+      "Webhook ingestion with 2,000 channels stored",
+      "random of 1,000 |",
     ]
   ) assertStringIncludes(stdout, part);
   // At this tiny size the planner may pick a bitmap scan or the poll index (the bench shows the
