@@ -1,4 +1,6 @@
 -- calsync:no-transaction
+-- calsync:replaces 9f5f88b6100d02b891d9a54a2b8c57ac04ecbf6fb308dad52641735e8abb35e8
+-- (the text before its last statement marked every connection in one UPDATE; same effect)
 -- Schema v5: the mirror holds occurrences as the calendar shows them, in one model for both
 -- providers (issue 11). Safe on a large table: every column is nullable or has a constant
 -- default (PostgreSQL 11+ stores those in the catalogue, no rewrite), checks are NOT VALID (no
@@ -78,22 +80,50 @@ create index concurrently if not exists external_calendar_events_series_idx
 
 -- v1 rows hold series masters at their first date and all-day events at UTC midnight: every
 -- connection with rows gets a full sync, which rewrites them and sweeps the rest. Its cursor and
--- everything else about the connection stay; the note is logged by the migrator.
-with marked as (
-  update external_calendar_connections c set
-    full_sync_requested_seq = c.sync_requested_seq + 1,
-    sync_requested_seq = c.sync_requested_seq + 1,
-    sync_needed = true,
-    due_at = case
-      when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
-      else greatest(now(), coalesce(c.backoff_until, now())) end,
-    updated_at = now()
-  where exists (
-    select 1 from external_calendar_events e
-    where e.connection_id = c.id and e.occurrence_kind is null
-  )
-  returning c.id
-)
+-- everything else about the connection stay; the note is logged by the migrator. Marked in
+-- batches of 1,000 along the primary key, each committed, so no statement holds many rows'
+-- locks for long (one UPDATE of every row held webhook writes ~4 s at 100k connections); a
+-- rerun after a crash marks the remaining ones again, which only asks for the same full sync.
+set statement_timeout = 0;
+
+do $$
+declare
+  last_id uuid := '00000000-0000-0000-0000-000000000000';
+  batch_end uuid;
+  marked bigint := 0;
+  n bigint;
+begin
+  loop
+    select id into batch_end from external_calendar_connections
+    where id > last_id order by id offset 999 limit 1;
+    if batch_end is null then
+      select id into batch_end from external_calendar_connections
+      where id > last_id order by id desc limit 1;
+    end if;
+    exit when batch_end is null;
+    update external_calendar_connections c set
+      full_sync_requested_seq = c.sync_requested_seq + 1,
+      sync_requested_seq = c.sync_requested_seq + 1,
+      sync_needed = true,
+      due_at = case
+        when c.lease_owner is not null and c.lease_expires_at > now() then c.lease_expires_at
+        else greatest(now(), coalesce(c.backoff_until, now())) end,
+      updated_at = now()
+    where c.id > last_id and c.id <= batch_end
+      and exists (
+        select 1 from external_calendar_events e
+        where e.connection_id = c.id and e.occurrence_kind is null
+      );
+    get diagnostics n = row_count;
+    marked := marked + n;
+    last_id := batch_end;
+    commit;
+  end loop;
+  perform set_config('calsync.migration_005_marked', marked::text, false);
+end
+$$;
+
+reset statement_timeout;
+
 select format('%s connections marked for a full sync to rebuild their mirror as occurrences',
-  count(*)) as calsync_note
-from marked;
+  current_setting('calsync.migration_005_marked')) as calsync_note;

@@ -5,8 +5,17 @@ import { sha256Hex } from "../crypto/sha256.ts";
 import { MigrationError } from "../core/errors.ts";
 import { logger } from "../log/setup.ts";
 
-/** One migration file. */
-export type Migration = { version: number; name: string; sql: string; checksum: string };
+/**
+ * One migration file. `replaces` are checksums of earlier texts of it that a database may have
+ * recorded (see REPLACES_DIRECTIVE).
+ */
+export type Migration = {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+  replaces?: readonly string[];
+};
 
 /** What a migration run did; `notes` are what applied migrations reported (`calsync_note`). */
 export type MigrationResult = { applied: string[]; alreadyApplied: number; notes: string[] };
@@ -17,6 +26,13 @@ export type MigrationResult = { applied: string[]; alreadyApplied: number; notes
  * statement must be safe to run again: a migrator that dies half-way reruns the whole file.
  */
 export const NO_TRANSACTION_DIRECTIVE = "-- calsync:no-transaction";
+
+/**
+ * `-- calsync:replaces <sha256>` in a migration's leading comments: the file was revised after
+ * release (a statement made safe on a large table, with the same effect), and a database that
+ * recorded that earlier checksum has it applied. Any other edit of an applied file still stops.
+ */
+export const REPLACES_DIRECTIVE = "-- calsync:replaces ";
 
 const log = logger("storage");
 
@@ -53,6 +69,7 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
       name: entry.name,
       sql: text,
       checksum: await sha256Hex(text),
+      replaces: replacedChecksums(text),
     });
   }
   migrations.sort((a, b) => a.version - b.version);
@@ -94,15 +111,7 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<Migra
       const [row] = await tx<{ checksum: string; name: string }[]>`
         select checksum, name from calsync_migrations where version = ${migration.version}`;
       if (row) {
-        if (row.checksum !== migration.checksum) {
-          throw new MigrationError(
-            `Migration "${migration.name}" was changed after it was applied (recorded checksum ${
-              row.checksum.slice(0, 12)
-            }, file ${
-              migration.checksum.slice(0, 12)
-            }); add a new migration instead of editing an applied one`,
-          );
-        }
+        assertUnchanged(migration, row.checksum);
         result.alreadyApplied++;
         return;
       }
@@ -151,16 +160,32 @@ export function migrationStatements(text: string): string[] {
 async function checkRecorded(sql: Sql, migration: Migration): Promise<boolean> {
   const [row] = await sql<{ checksum: string }[]>`
     select checksum from calsync_migrations where version = ${migration.version}`;
-  if (row && row.checksum !== migration.checksum) {
-    throw new MigrationError(
-      `Migration "${migration.name}" was changed after it was applied (recorded checksum ${
-        row.checksum.slice(0, 12)
-      }, file ${
-        migration.checksum.slice(0, 12)
-      }); add a new migration instead of editing an applied one`,
-    );
-  }
+  if (row) assertUnchanged(migration, row.checksum);
   return row !== undefined;
+}
+
+/** The checksums a migration's leading comment lines say it replaces. */
+function replacedChecksums(text: string): string[] {
+  const found: string[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("--")) break;
+    if (line.startsWith(REPLACES_DIRECTIVE)) {
+      found.push(line.slice(REPLACES_DIRECTIVE.length).trim());
+    }
+  }
+  return found;
+}
+
+/** An applied migration must be the file's text, or a text the file says it replaces. */
+function assertUnchanged(migration: Migration, recorded: string): void {
+  if (recorded === migration.checksum || migration.replaces?.includes(recorded)) return;
+  throw new MigrationError(
+    `Migration "${migration.name}" was changed after it was applied (recorded checksum ${
+      recorded.slice(0, 12)
+    }, file ${
+      migration.checksum.slice(0, 12)
+    }); add a new migration instead of editing an applied one`,
+  );
 }
 
 /**

@@ -57,6 +57,28 @@ Deno.test("migrate() refuses to start when an applied migration file was changed
   });
 });
 
+Deno.test("a database that applied migration 005's first text accepts its revised, batched text", async () => {
+  await withDatabase(async (sql) => {
+    const files = await readMigrations();
+    const revised = files.find((m) => m.version === 5)!;
+    assertEquals(revised.replaces, [
+      "9f5f88b6100d02b891d9a54a2b8c57ac04ecbf6fb308dad52641735e8abb35e8",
+    ]);
+    await migrate(sql, files);
+    // As recorded by a daemon that applied the text released before the batching.
+    await sql`update calsync_migrations set checksum = ${revised.replaces![0]} where version = 5`;
+    const again = await migrate(sql, files);
+    assertEquals([again.applied, again.alreadyApplied], [[], files.length]);
+    // Any other recorded text still stops the start.
+    await sql`update calsync_migrations set checksum = ${"1".repeat(64)} where version = 5`;
+    await assertRejects(
+      () => migrate(sql, files),
+      MigrationError,
+      "was changed after it was applied",
+    );
+  });
+});
+
 Deno.test("migrate() rolls back a failing migration and records nothing of it", async () => {
   await withDatabase(async (sql) => {
     const files = await readMigrations();

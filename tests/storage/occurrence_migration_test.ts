@@ -77,3 +77,42 @@ Deno.test("migration 005 on a v1 database with rows keeps each connection's stat
     await database.drop();
   }
 });
+
+Deno.test("migration 005 marks a table of several batches, every connection with rows once", async () => {
+  const database = await createTestDatabase("v1_batches");
+  const sql = openSql(database.url, { max: 2 });
+  try {
+    const files = await readMigrations();
+    await migrate(sql, files.filter((m) => m.version < 5));
+    const [provider] = await sql<{ id: string }[]>`
+      insert into calendar_providers (kind, name, allowlisted) values ('google', 'google', true)
+      returning id`;
+    // 2,500 connections (three batches of the backfill), every other one with a v1 row.
+    await sql`
+      insert into external_calendar_connections
+        (provider_id, external_calendar_id, refresh_token, sync_needed, sync_requested_seq,
+         sync_claimed_seq)
+      select ${provider.id}, 'calendar-' || g, 'rt', false, 1, 1 from generate_series(1, 2500) g`;
+    await sql`
+      insert into external_calendar_events
+        (connection_id, external_event_id, status, title, starts_at, ends_at, all_day, raw)
+      select id, 'e', 'confirmed', 'E', now(), now() + interval '1 hour', false, '{}'
+      from external_calendar_connections where substr(external_calendar_id, 10)::int % 2 = 0`;
+    const result = await migrate(sql, files);
+    assert(
+      result.notes.includes(
+        "005_occurrence_mirror.sql: 1250 connections marked for a full sync to rebuild their mirror as occurrences",
+      ),
+      JSON.stringify(result.notes),
+    );
+    const [counts] = await sql<{ marked: number; wrong: number }[]>`
+      select count(*) filter (where sync_needed and sync_requested_seq = 2)::int as marked,
+        count(*) filter (where sync_needed <> exists (select 1 from external_calendar_events e
+          where e.connection_id = c.id))::int as wrong
+      from external_calendar_connections c`;
+    assertEquals(counts, { marked: 1250, wrong: 0 });
+  } finally {
+    await sql.end({ timeout: 1 });
+    await database.drop();
+  }
+});
