@@ -3,6 +3,7 @@
  * one run on one database server, and prints metric | calsync | ceiling | ratio | notes.
  *
  *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
+ *                   [--cpu-prof DIR]   (the webhook daemon under --cpu-prof; see profile_summary.ts)
  *   deno task bench --scale [--rows N]     (the tables at N connections, default 1,000,000)
  *
  * Sections: webhooks, webhook_to_sync, full_sync, scheduler, change_feed. The database server is
@@ -67,12 +68,13 @@ const FLAGS = {
   reps: { type: "string" },
   only: { type: "string" },
   "deno-load": { type: "boolean" },
+  "cpu-prof": { type: "string" },
   scale: { type: "boolean" },
   rows: { type: "string" },
 } as const;
 
 const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
-  `[--only ${SECTIONS.join(",")}] [--deno-load] | --scale [--rows N]`;
+  `[--only ${SECTIONS.join(",")}] [--deno-load] [--cpu-prof DIR] | --scale [--rows N]`;
 
 /** Runs the benchmark with command-line arguments; resolves to the exit code. */
 export async function runBench(args: string[]): Promise<number> {
@@ -86,6 +88,7 @@ export async function runBench(args: string[]): Promise<number> {
         quick,
         json: values.json,
         denoLoad: values["deno-load"] === true,
+        cpuProfDir: values["cpu-prof"],
         plan: { ...base, reps: integerFlag(values.reps, "reps", { fallback: base.reps }) },
         only: choicesFlag(values.only, "only", SECTIONS),
         scale: values.scale === true,
@@ -94,13 +97,14 @@ export async function runBench(args: string[]): Promise<number> {
     },
   );
   if ("exitCode" in parsed) return parsed.exitCode;
-  const { quick, json, denoLoad, plan, only } = parsed.options;
+  const { quick, json, denoLoad, plan, only, cpuProfDir } = parsed.options;
   if (parsed.options.scale) return await runScale(parsed.options.rows);
   const started = performance.now();
   const ctx: BenchContext = {
     reps: plan.reps,
     quick,
     denoLoad,
+    cpuProfDir,
     log: (message) =>
       console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`),
   };
