@@ -3,6 +3,7 @@
  * one run on one database server, and prints metric | calsync | ceiling | ratio | notes.
  *
  *   deno task bench [--quick] [--json FILE] [--reps N] [--only SECTION,...] [--deno-load]
+ *                   [--cpu-prof DIR]   (the webhook daemon under --cpu-prof; see profile_summary.ts)
  *   deno task bench --scale [--rows N] [--cycles C]   (the tables at N connections, default
  *                                       1,000,000; C claim/complete cycles, default N)
  *
@@ -68,13 +69,15 @@ const FLAGS = {
   reps: { type: "string" },
   only: { type: "string" },
   "deno-load": { type: "boolean" },
+  "cpu-prof": { type: "string" },
   scale: { type: "boolean" },
   rows: { type: "string" },
   cycles: { type: "string" },
 } as const;
 
 const USAGE = "Usage: deno task bench [--quick] [--json FILE] [--reps N] " +
-  `[--only ${SECTIONS.join(",")}] [--deno-load] | --scale [--rows N] [--cycles C]`;
+  `[--only ${SECTIONS.join(",")}] [--deno-load] [--cpu-prof DIR] | --scale [--rows N] ` +
+  "[--cycles C]";
 
 /** Runs the benchmark with command-line arguments; resolves to the exit code. */
 export async function runBench(args: string[]): Promise<number> {
@@ -89,6 +92,7 @@ export async function runBench(args: string[]): Promise<number> {
         quick,
         json: values.json,
         denoLoad: values["deno-load"] === true,
+        cpuProfDir: values["cpu-prof"],
         plan: { ...base, reps: integerFlag(values.reps, "reps", { fallback: base.reps }) },
         only: choicesFlag(values.only, "only", SECTIONS),
         scale: values.scale === true,
@@ -97,13 +101,14 @@ export async function runBench(args: string[]): Promise<number> {
     },
   );
   if ("exitCode" in parsed) return parsed.exitCode;
-  const { quick, json, denoLoad, plan, only } = parsed.options;
+  const { quick, json, denoLoad, plan, only, cpuProfDir } = parsed.options;
   if (parsed.options.scale) return await runScale(parsed.options.scalePlan);
   const started = performance.now();
   const ctx: BenchContext = {
     reps: plan.reps,
     quick,
     denoLoad,
+    cpuProfDir,
     log: (message) =>
       console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${message}`),
   };

@@ -13,13 +13,21 @@ export type BenchDaemon = Daemon & {
 /**
  * Starts `main.ts serve` with `env` and waits until `/readyz` answers 200 (migrated, scheduling).
  * calsync variables of the calling shell are blanked (empty means unset), so only `env` counts;
- * PORT and HOST stay with startDaemon (a free loopback port).
+ * PORT and HOST stay with startDaemon (a free loopback port). With `cpuProfDir` the daemon runs
+ * under `--cpu-prof` and leaves a `.cpuprofile` there when it exits.
  */
-export async function startBenchDaemon(env: Record<string, string>): Promise<BenchDaemon> {
+export async function startBenchDaemon(
+  env: Record<string, string>,
+  options: { cpuProfDir?: string } = {},
+): Promise<BenchDaemon> {
   const blank = Object.fromEntries(
     CONFIG_VARIABLES.filter((name) => name !== "PORT" && name !== "HOST").map((name) => [name, ""]),
   );
-  const daemon = await startDaemon({ ...blank, ...env }, { readiness: "readyz" });
+  // The profile is written when the daemon exits, so stopDaemons' clean SIGTERM exit matters.
+  const denoFlags = options.cpuProfDir
+    ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`]
+    : [];
+  const daemon = await startDaemon({ ...blank, ...env }, { readiness: "readyz", denoFlags });
   const pid = daemon.process.pid;
   return {
     ...daemon,

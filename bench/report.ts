@@ -20,6 +20,8 @@ export type BenchContext = {
   quick: boolean;
   /** Use the Deno load generator even where wrk is installed. */
   denoLoad: boolean;
+  /** Where daemons write V8 CPU profiles (`--cpu-prof-dir`); unset: not profiled. */
+  cpuProfDir?: string;
   /** Progress lines; they go to stderr so stdout stays the table. */
   log: (message: string) => void;
 };

@@ -61,7 +61,7 @@ export async function benchWebhookIngestion(
     GOOGLE_API_BASE_URL: google.baseUrl,
     GOOGLE_TOKEN_URL: google.tokenUrl,
     SYNC_PROVIDER_ALLOWLIST: "microsoft",
-  });
+  }, { cpuProfDir: ctx.cpuProfDir });
   const bare = await startBareServer();
   const series: Record<Kind, Series> = {
     calsync: emptySeries(),

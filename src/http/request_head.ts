@@ -37,8 +37,14 @@ function bad(message: string, type: ProblemType = "malformed_request"): HeadProb
   return { status: 400, type, message };
 }
 
+const ascii = new TextDecoder();
+
 /** Decodes bytes one char per byte (true latin1; TextDecoder's "latin1" is windows-1252). */
 export function latin1(bytes: Uint8Array): string {
+  // Heads are nearly always ASCII, where UTF-8 decodes the same, natively and far faster.
+  let high = false;
+  for (let i = 0; i < bytes.length && !high; i++) high = bytes[i] > 0x7f;
+  if (!high) return ascii.decode(bytes);
   let text = "";
   for (let i = 0; i < bytes.length; i += 4_096) {
     text += String.fromCharCode(...bytes.subarray(i, i + 4_096));

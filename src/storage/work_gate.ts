@@ -86,13 +86,18 @@ export function createWorkGate(options: WorkGateOptions): WorkGate {
       const left = Math.max(1, deadlineMs - (performance.now() - started));
       const controller = new AbortController();
       const notAfter = new Date(Date.now() + left + graceMs);
+      const granted = performance.now();
       const running = work({ signal: controller.signal, notAfter });
       // The slot is held until the statement settles, or is given up on after abandonAfterMs.
       let held = true;
+      let abandon: ReturnType<typeof setTimeout> | undefined;
       const free = () => {
         if (held) (held = false, clearTimeout(abandon), release());
       };
-      const abandon = setTimeout(free, abandonAfterMs);
+      const abandonIn = (ms: number) => (abandon = setTimeout(free, Math.max(0, ms)));
+      // Work that beats its deadline (nearly all of it) needs no abandon timer: it is armed at
+      // the deadline for the rest of abandonAfterMs, unless that is the shorter of the two.
+      if (abandonAfterMs <= left) abandonIn(abandonAfterMs);
       running.then(free, free);
       const deadline = Promise.withResolvers<"deadline">();
       const timer = setTimeout(() => deadline.resolve("deadline"), left);
@@ -101,6 +106,9 @@ export function createWorkGate(options: WorkGateOptions): WorkGate {
         if (first !== "deadline") return first.value;
       } finally {
         clearTimeout(timer);
+      }
+      if (held && abandon === undefined) {
+        abandonIn(abandonAfterMs - (performance.now() - granted));
       }
       controller.abort();
       // A statement that committed while being cancelled reports success: its result stands.

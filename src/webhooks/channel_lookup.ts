@@ -8,6 +8,8 @@ const log = logger("webhooks");
 
 /** Finds channels by provider channel id; cached hits skip the database. */
 export type ChannelLookup = {
+  /** The cached channel, if any and not expired: no database, no promise (the hot path). */
+  cached(provider: ProviderKind, channelId: string): ChannelIdentity | undefined;
   find(
     sql: Sql,
     provider: ProviderKind,
@@ -38,6 +40,10 @@ export function createChannelLookup(
   const cache = new Map<string, { identity: ChannelIdentity; until: number }>();
 
   return {
+    cached(provider, channelId) {
+      const hit = cache.get(`${provider}:${channelId}`);
+      return hit && hit.until > now() ? hit.identity : undefined;
+    },
     async find(sql, provider, channelIds, signal) {
       const found = new Map<string, ChannelIdentity>();
       const missing: string[] = [];

@@ -93,6 +93,9 @@ async function findChannel(
   { deps, startedAt }: Delivery,
   { sql, note }: { sql: Sql; note: GoogleNotification },
 ): Promise<ChannelIdentity | undefined> {
+  // A cached channel needs no database slot: only a miss goes through the gate.
+  const hit = deps.lookup.cached("google", note.channelId);
+  if (hit) return hit;
   try {
     const found = await deps.gate.run(
       "Google channel lookup",
@@ -110,18 +113,19 @@ function authenticate(
   deps: WebhookDeps,
   { note, channel }: { note: GoogleNotification; channel: ChannelIdentity },
 ): void {
-  const fields = { ...logFields(note), connection_id: channel.connectionId };
+  // The log fields are built only for a refusal: an accepted delivery logs nothing here.
+  const fields = () => ({ ...logFields(note), connection_id: channel.connectionId });
   if (note.token === null || !secretsEqual(channel.secret, note.token)) {
     count(deps, "google", "rejected");
     log.warn("Rejected a Google notification: channel token does not match", {
-      ...fields,
+      ...fields(),
       problem: note.token === null ? "missing" : "mismatch",
     });
     throw new HttpError(403, { type: "forbidden", message: "Channel token does not match" });
   }
   if (channel.resourceId !== null && channel.resourceId !== note.resourceId) {
     count(deps, "google", "rejected");
-    log.warn("Rejected a Google notification: resource id does not match the channel", fields);
+    log.warn("Rejected a Google notification: resource id does not match the channel", fields());
     throw new HttpError(403, {
       type: "forbidden",
       message: "Resource id does not match the channel",
@@ -165,10 +169,11 @@ function respond(
   }
   count(deps, "google", outcome);
   if (outcome === "accepted") {
-    log.debug("Google notification recorded; sync requested", {
+    // Lazy properties: at the default level (info) the object is never built.
+    log.debug("Google notification recorded; sync requested", () => ({
       ...logFields(note),
       connection_id: channel.connectionId,
-    });
+    }));
   }
   return c.json({ result: outcome }, 200);
 }

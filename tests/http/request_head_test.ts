@@ -1,4 +1,4 @@
-import { parseRequestHead } from "../../src/http/request_head.ts";
+import { latin1, parseRequestHead } from "../../src/http/request_head.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 
 const head = (text: string) => parseRequestHead(new TextEncoder().encode(text));
@@ -35,4 +35,10 @@ Deno.test("parseRequestHead() refuses what smuggling and parser confusion rely o
     const parsed = head(text);
     assert("status" in parsed && parsed.status === 400, `accepted: ${JSON.stringify(text)}`);
   }
+});
+
+Deno.test("latin1() maps every byte to one char, ASCII or not", () => {
+  assertEquals(latin1(new TextEncoder().encode("GET / HTTP/1.1")), "GET / HTTP/1.1");
+  assertEquals(latin1(new Uint8Array([0x41, 0x80, 0xe9, 0xff])), "A\u0080\u00e9\u00ff");
+  assertEquals(latin1(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])), "\u00ef\u00bb\u00bfA");
 });

@@ -49,3 +49,11 @@ Deno.test("WorkGate turns work rejected after its abort into a deadline error", 
     DatabaseDeadlineError,
   );
 });
+
+Deno.test("WorkGate gives up the slot of a statement that never settles after abandonAfterMs", async () => {
+  const gate = createWorkGate({ maxConcurrent: 1, maxQueued: 1, graceMs: 10, abandonAfterMs: 60 });
+  const hung = new Promise<string>(() => {});
+  await assertRejects(() => gate.run("hung", 20, () => hung), DatabaseDeadlineError);
+  // Queued behind the hung statement, this one gets the slot once it is abandoned.
+  assertEquals(await gate.run("next", 5_000, () => Promise.resolve("ran")), "ran");
+});
