@@ -1,6 +1,6 @@
 /** @module A calsync daemon subprocess for benchmarks: started ready, with its peak RSS readable. */
 import { CONFIG_VARIABLES } from "../src/config/config.ts";
-import { type Daemon, startDaemon } from "../testkit/daemon.ts";
+import { type Daemon, type DaemonOptions, startDaemon } from "../testkit/daemon.ts";
 
 /** A running daemon plus memory readings from `/proc/<pid>/status`. */
 export type BenchDaemon = Daemon & {
@@ -15,11 +15,14 @@ export type BenchDaemon = Daemon & {
  * calsync variables of the calling shell are blanked (empty means unset), so only `env` counts;
  * PORT and HOST stay with startDaemon (a free loopback port).
  */
-export async function startBenchDaemon(env: Record<string, string>): Promise<BenchDaemon> {
+export async function startBenchDaemon(
+  env: Record<string, string>,
+  options: Pick<DaemonOptions, "denoFlags"> = {},
+): Promise<BenchDaemon> {
   const blank = Object.fromEntries(
     CONFIG_VARIABLES.filter((name) => name !== "PORT" && name !== "HOST").map((name) => [name, ""]),
   );
-  const daemon = await startDaemon({ ...blank, ...env }, { readiness: "readyz" });
+  const daemon = await startDaemon({ ...blank, ...env }, { ...options, readiness: "readyz" });
   const pid = daemon.process.pid;
   return {
     ...daemon,

@@ -29,6 +29,8 @@ export type LaunchOptions = {
   program?: "main.ts" | "self";
   /** Text written to the child's stdin (then closed); default: no stdin. */
   stdin?: string;
+  /** Flags for `deno run` before the entry point (e.g. `--cpu-prof`); ignored for a binary. */
+  denoFlags?: readonly string[];
 };
 
 /** How startDaemon starts, waits for and stops the daemon. */
@@ -209,7 +211,9 @@ function command(
     if (value !== undefined) base[name] = value;
   }
   return new Deno.Command(exec, {
-    args: options.program === "self" && !isDeno ? args : ["run", "-A", entry, ...args],
+    args: options.program === "self" && !isDeno
+      ? args
+      : ["run", "-A", ...(options.denoFlags ?? []), entry, ...args],
     env: { ...base, ...env },
     clearEnv: options.clearEnv === true,
     stdin: options.stdin === undefined ? "null" : "piped",
