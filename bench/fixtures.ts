@@ -5,6 +5,9 @@
 import type { Sql } from "../src/storage/client.ts";
 import { SYNC_CHANNEL } from "../src/storage/connections.ts";
 import { insertProvider } from "../src/storage/calendar_providers.ts";
+import { loadConfig } from "../src/config/config.ts";
+import { windowAt } from "../src/core/sync_window.ts";
+import { encodeOpaque } from "../testkit/fake_tokens.ts";
 
 /** One seeded connection: its id and the provider calendar it mirrors. */
 export type SeededConnection = { id: string; calendarId: string };
@@ -29,6 +32,21 @@ export async function insertBenchProvider(sql: Sql, label: string): Promise<stri
 }
 
 /**
+ * A stored cursor after which the next sync of `calendarId` is one incremental request to the
+ * fake Google ("nothing since clock 0", the fake's own token format), in the window a daemon
+ * with the default SYNC_WINDOW_* settings mirrors today. Without the window the daemon starts
+ * a new full round instead (a cursor from before windows), which is not a no-op sync.
+ */
+export function incrementalCursor(calendarId: string, now = Date.now()): unknown {
+  const defaults = loadConfig({});
+  return {
+    position: { syncToken: encodeOpaque("C", { k: "s", c: calendarId, e: 0, n: 0 }) },
+    fullSyncGeneration: null,
+    window: windowAt(now, defaults.SYNC_WINDOW_PAST_DAYS, defaults.SYNC_WINDOW_FUTURE_DAYS),
+  };
+}
+
+/**
  * Inserts `count` idle connections (nothing due) whose stored cursor is `cursorFor(calendarId)`,
  * so that the next sync of each is one incremental request.
  */
@@ -40,16 +58,24 @@ export async function seedIdleConnections(
     calendarPrefix: string;
     refreshToken: string;
     cursorFor: (calendarId: string) => unknown;
+    /**
+     * As if each had synced before: a first success recorded (so the next one appends no
+     * `connection.first_synced` change) and its reconciliation scheduled a day ahead, as a
+     * completion leaves it. Default: never synced.
+     */
+    syncedBefore?: boolean;
   },
 ): Promise<SeededConnection[]> {
   const calendars = Array.from({ length: input.count }, (_, i) => `${input.calendarPrefix}${i}`);
   const cursors = calendars.map((calendarId) => JSON.stringify(input.cursorFor(calendarId)));
+  const synced = input.syncedBefore ?? false;
   const rows = await sql<{ id: string; external_calendar_id: string }[]>`
     insert into external_calendar_connections
       (provider_id, external_calendar_id, refresh_token, sync_cursor, sync_needed,
-       sync_requested_seq, sync_claimed_seq)
+       sync_requested_seq, sync_claimed_seq, last_success_at, last_synced_at, reconcile_due_at)
     select ${input.providerId}::uuid, t.calendar, ${input.refreshToken}, t.cursor::jsonb, false,
-      1, 1
+      1, 1, case when ${synced} then now() end, case when ${synced} then now() end,
+      case when ${synced} then now() + interval '1 day' end
     from unnest(${calendars}::text[], ${cursors}::text[]) as t(calendar, cursor)
     returning id, external_calendar_id`;
   return rows.map((row) => ({ id: row.id, calendarId: row.external_calendar_id }));

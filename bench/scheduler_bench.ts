@@ -13,6 +13,7 @@ import { countDoubleSyncs, type DoubleSyncs } from "./double_syncs.ts";
 import {
   countFailing,
   countPending,
+  incrementalCursor,
   insertBenchProvider,
   requestAllSyncs,
   retireProvider,
@@ -76,10 +77,8 @@ export async function benchScheduler(
       count,
       calendarPrefix: "sched-",
       refreshToken: "rt-sched",
-      cursorFor: (calendarId) => ({
-        position: { syncToken: syncTokenFor(calendarId) },
-        fullSyncGeneration: null,
-      }),
+      cursorFor: (calendarId) => incrementalCursor(calendarId),
+      syncedBefore: true,
     });
     for (const connection of connections) google.addCalendar(connection.calendarId);
     // Fresh statistics, as autovacuum would have them, so every claim plans an index scan.
