@@ -4,10 +4,10 @@
  */
 import type { Sql } from "../src/storage/client.ts";
 import { type FakeGoogle, startFakeGoogle } from "../testkit/fake_google.ts";
-import { encodeOpaque } from "../testkit/fake_tokens.ts";
 import { type BenchDaemon, startBenchDaemon, stopDaemons } from "./bench_daemon.ts";
 import {
   countPending,
+  incrementalCursor,
   insertBenchProvider,
   requestAllSyncs,
   retireProvider,
@@ -45,10 +45,10 @@ export async function benchWebhookToSync(
       count: samples,
       calendarPrefix: "w2s-",
       refreshToken: "rt-w2s",
-      cursorFor: (calendarId) => ({
-        position: { syncToken: encodeOpaque("C", { k: "s", c: calendarId, e: 0, n: 0 }) },
-        fullSyncGeneration: null,
-      }),
+      // In today's window and synced before: each sample's sync is one incremental request,
+      // not a new full round with a first-success change.
+      cursorFor: (calendarId) => incrementalCursor(calendarId),
+      syncedBefore: true,
     });
     for (const connection of connections) google.addCalendar(connection.calendarId);
     const channels = await seedGoogleChannels(
