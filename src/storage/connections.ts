@@ -240,7 +240,7 @@ export type LeaseClaim = {
 
 /**
  * Claims up to `limit` due connections with a lease. SKIP LOCKED keeps replicas off each other's
- * rows; moving `due_at` to the lease expiry keeps claimed rows out of the front of the index.
+ * rows while they claim; the lease keeps them off while a run holds it.
  * A connection is due when a sync was requested, or when its poll or reconciliation time (the
  * `due_at` its last completion set) has come; rows not yet scheduled by migration 006's backfill
  * (`reconcile_due_at` null) wait for it, so an upgrade does not make every connection due at once.
@@ -356,15 +356,17 @@ function claimForProvider(sql: Sql, options: ProviderClaim) {
 }
 
 /**
- * The SET list of a claim (the table aliased `c`): the lease, the due time moved to its expiry
- * (claimed rows leave the front of the due index), and the requests this run covers.
+ * The SET list of a claim (the table aliased `c`): the lease and the requests this run covers.
+ * No indexed column changes, so the claim is a heap-only (HOT) update wherever its page has
+ * room: no new entry in any index, half the index churn of a sync. The claimed row keeps its
+ * place at the front of the due indexes; every claim's lease filter steps over it (at most the
+ * rows in flight), and its completion moves it on.
  */
 function leaseAssignments(sql: Sql, options: Pick<LeaseClaim, "ownerPrefix" | "leaseMs">) {
   const secs = options.leaseMs / 1000;
   return sql`
     lease_owner = ${options.ownerPrefix} || ':' || c.id::text,
     lease_expires_at = now() + make_interval(secs => ${secs}),
-    due_at = now() + make_interval(secs => ${secs}),
     sync_claimed_seq = c.sync_requested_seq`;
 }
 
@@ -442,8 +444,7 @@ export async function fenceLease(
 ): Promise<void> {
   const rows = await tx`
     update external_calendar_connections set
-      lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
-      due_at = now() + make_interval(secs => ${leaseMs / 1000})
+      lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000})
     where id = ${connection.id} and lease_owner = ${connection.leaseOwner}
     returning id`;
   if (rows.length !== 1) throw new LeaseLostError(connection.id);

@@ -131,12 +131,13 @@ export function createHarness(
 
 /** Claims due connections until this one is among them; releases nothing else (tests own the db). */
 export async function claimOne(sql: Sql, connectionId: string): Promise<ClaimedConnection | null> {
-  const rows = await sql<{ id: string }[]>`
-    select id from external_calendar_connections where id = ${connectionId}
+  const rows = await sql<{ id: string; due_at: Date }[]>`
+    select id, due_at from external_calendar_connections where id = ${connectionId}
       and (sync_needed or reconcile_due_at is not null) and status = 'active'
       and due_at <= now()`;
   if (rows.length === 0) return null;
-  // Make only this connection due-first so a plain claim of 1 picks it.
+  // Make only this connection due-first so a plain claim of 1 picks it; the claim leaves the
+  // due time alone, so it goes back afterwards.
   await sql`update external_calendar_connections set due_at = '-infinity' where id = ${connectionId}`;
   const [claimed] = await claimDueConnections(sql, {
     limit: 1,
@@ -144,6 +145,8 @@ export async function claimOne(sql: Sql, connectionId: string): Promise<ClaimedC
     ownerPrefix: "test",
     allowlist: null,
   });
+  await sql`update external_calendar_connections set due_at = ${rows[0].due_at}
+    where id = ${connectionId} and due_at = '-infinity'`;
   return claimed?.id === connectionId ? claimed : null;
 }
 
