@@ -30,7 +30,7 @@ import {
 } from "./scale_generate.ts";
 import { BASE_VERSION, migrateTo, timeMigrations } from "./scale_migrations.ts";
 import { webhooksAtScale } from "./scale_webhooks.ts";
-import { percentile } from "./stats.ts";
+import { maximum, percentile } from "./stats.ts";
 
 /** What the scale run reports, one block of lines per measurement. */
 export type ScaleReport = { lines: string[] };
@@ -310,7 +310,7 @@ async function pruneAtScale(sql: Sql, count: number, log: Log) {
     `Dedupe keys: ${count.toLocaleString("en")} keys, ${pruned.toLocaleString("en")} pruned in ` +
     `${seconds.toFixed(1)} s (${Math.round(rate)} keys/s; batch of 1,000 p50 ` +
     `${percentile(batches, 50).toFixed(1)} ms, p99 ${percentile(batches, 99).toFixed(1)} ms, ` +
-    `max ${Math.max(...batches).toFixed(1)} ms: the longest any row lock is held); ` +
+    `max ${maximum(batches).toFixed(1)} ms: the longest any row lock is held); ` +
     `${(count / 2 / rate / 60).toFixed(1)} min for the expired half at this rate`,
     "",
   ];

@@ -5,7 +5,7 @@
  */
 import { openSql, type Sql } from "../src/storage/client.ts";
 import { migrate, readMigrations } from "../src/storage/migrate.ts";
-import { percentile } from "./stats.ts";
+import { maximum, percentile } from "./stats.ts";
 import type { Log } from "./scale_generate.ts";
 
 /** The schema the big database is generated at: v1 events, connections with their own tokens. */
@@ -47,7 +47,7 @@ function startWriter(url: string, ids: readonly string[]) {
         updates: latencies.length,
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
-        max: Math.max(0, ...latencies),
+        max: maximum(latencies),
       };
       latencies.length = 0;
       return figures;

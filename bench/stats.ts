@@ -30,3 +30,10 @@ export async function repeat<T>(times: number, measure: (run: number) => Promise
   for (let run = 0; run < times; run++) values.push(await measure(run));
   return values;
 }
+
+/** The largest value (0 for none); a loop, since spreading 100k+ values overflows the stack. */
+export function maximum(values: readonly number[]): number {
+  let max = 0;
+  for (const value of values) if (value > max) max = value;
+  return max;
+}
