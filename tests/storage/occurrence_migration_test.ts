@@ -1,10 +1,14 @@
-import { openSql } from "../../src/storage/client.ts";
-import { migrate, readMigrations } from "../../src/storage/migrate.ts";
+import { openSql, type Sql } from "../../src/storage/client.ts";
+import { migrate, type Migration, readMigrations } from "../../src/storage/migrate.ts";
 import { createTestDatabase } from "../../testkit/scratch_database.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 
-Deno.test("migration 005 on a v1 database with rows keeps each connection's state and asks for a full sync", async () => {
-  const database = await createTestDatabase("v1_rows");
+/** A scratch database at schema 4 (v1, before 005) with one Google provider, dropped after. */
+async function atSchema4(
+  name: string,
+  fn: (sql: Sql, provider: { id: string }, files: Migration[]) => Promise<void>,
+): Promise<void> {
+  const database = await createTestDatabase(name);
   const sql = openSql(database.url, { max: 2 });
   try {
     const files = await readMigrations();
@@ -12,6 +16,15 @@ Deno.test("migration 005 on a v1 database with rows keeps each connection's stat
     const [provider] = await sql<{ id: string }[]>`
       insert into calendar_providers (kind, name, allowlisted) values ('google', 'google', true)
       returning id`;
+    await fn(sql, provider, files);
+  } finally {
+    await sql.end({ timeout: 1 });
+    await database.drop();
+  }
+}
+
+Deno.test("migration 005 on a v1 database with rows keeps each connection's state and asks for a full sync", async () => {
+  await atSchema4("v1_rows", async (sql, provider, files) => {
     // A v1 connection in backoff with a cursor, holding a series master at its first date and
     // an all-day event at a fake UTC midnight; and one without rows.
     const [withRows] = await sql<{ id: string }[]>`
@@ -72,21 +85,11 @@ Deno.test("migration 005 on a v1 database with rows keeps each connection's stat
     const [events] = await sql<{ n: number }[]>`
       select count(*)::int as n from external_calendar_events where connection_id = ${withRows.id}`;
     assertEquals(events.n, 2);
-  } finally {
-    await sql.end({ timeout: 1 });
-    await database.drop();
-  }
+  });
 });
 
 Deno.test("migration 005 marks a table of several batches, every connection with rows once", async () => {
-  const database = await createTestDatabase("v1_batches");
-  const sql = openSql(database.url, { max: 2 });
-  try {
-    const files = await readMigrations();
-    await migrate(sql, files.filter((m) => m.version < 5));
-    const [provider] = await sql<{ id: string }[]>`
-      insert into calendar_providers (kind, name, allowlisted) values ('google', 'google', true)
-      returning id`;
+  await atSchema4("v1_batches", async (sql, provider, files) => {
     // 2,500 connections (three batches of the backfill), every other one with a v1 row.
     await sql`
       insert into external_calendar_connections
@@ -111,8 +114,5 @@ Deno.test("migration 005 marks a table of several batches, every connection with
           where e.connection_id = c.id))::int as wrong
       from external_calendar_connections c`;
     assertEquals(counts, { marked: 1250, wrong: 0 });
-  } finally {
-    await sql.end({ timeout: 1 });
-    await database.drop();
-  }
+  });
 });
