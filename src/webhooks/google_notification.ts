@@ -20,20 +20,20 @@ export type HeaderProblem = {
 };
 
 // Google's channel id rule (≤ 64 characters of this set); it also keeps keys safe for SQL text.
-const ChannelId = z.string().regex(
-  /^[A-Za-z0-9\-_+/=]{1,64}$/,
-  "must be 1-64 of A-Z a-z 0-9 - _ + / =",
-);
-// acceptedAsIs below checks these same rules by hand: change both together.
+const CHANNEL_ID = /^[A-Za-z0-9\-_+/=]{1,64}$/;
+const MESSAGE_NUMBER = /^[0-9]{1,20}$/;
+const STATES = ["sync", "exists", "not_exists"] as const;
+const STATE_SET: ReadonlySet<string> = new Set(STATES);
+const MAX = { token: 256, resourceId: 1024, resourceUri: 4096 };
+
+// The rules, for the exact problem of a refused delivery; acceptedAsIs checks the same ones.
 const Headers = z.object({
-  "x-goog-channel-id": ChannelId,
-  "x-goog-channel-token": z.string().max(256, "must be at most 256 characters").nullable(),
-  "x-goog-message-number": z.string().regex(/^[0-9]{1,20}$/, "must be a positive integer"),
-  "x-goog-resource-id": z.string().min(1).max(1024),
-  "x-goog-resource-uri": z.string().min(1).max(4096),
-  "x-goog-resource-state": z.enum(["sync", "exists", "not_exists"], {
-    message: "must be sync, exists or not_exists",
-  }),
+  "x-goog-channel-id": z.string().regex(CHANNEL_ID, "must be 1-64 of A-Z a-z 0-9 - _ + / ="),
+  "x-goog-channel-token": z.string().max(MAX.token, "must be at most 256 characters").nullable(),
+  "x-goog-message-number": z.string().regex(MESSAGE_NUMBER, "must be a positive integer"),
+  "x-goog-resource-id": z.string().min(1).max(MAX.resourceId),
+  "x-goog-resource-uri": z.string().min(1).max(MAX.resourceUri),
+  "x-goog-resource-state": z.enum(STATES, { message: "must be sync, exists or not_exists" }),
 });
 
 const REQUIRED = [
@@ -43,10 +43,6 @@ const REQUIRED = [
   "x-goog-resource-uri",
   "x-goog-resource-state",
 ] as const;
-
-const CHANNEL_ID = /^[A-Za-z0-9\-_+/=]{1,64}$/;
-const MESSAGE_NUMBER = /^[0-9]{1,20}$/;
-const STATES: ReadonlySet<string> = new Set(["sync", "exists", "not_exists"]);
 
 /** Parses the notification headers; never throws. */
 export function parseGoogleNotification(
@@ -71,22 +67,28 @@ function acceptedAsIs(
   const state = headers.get("x-goog-resource-state");
   if (
     channelId === null || !CHANNEL_ID.test(channelId) ||
-    (token !== null && token.length > 256) ||
+    (token !== null && token.length > MAX.token) ||
     messageNumber === null || !MESSAGE_NUMBER.test(messageNumber) ||
-    !resourceId || resourceId.length > 1024 || !resourceUri || resourceUri.length > 4096 ||
-    state === null || !STATES.has(state)
+    !resourceId || resourceId.length > MAX.resourceId ||
+    !resourceUri || resourceUri.length > MAX.resourceUri ||
+    state === null || !STATE_SET.has(state)
   ) return null;
   return {
     ok: true,
-    value: {
+    value: notification({
       channelId,
       token,
-      messageNumber: String(BigInt(messageNumber)),
+      messageNumber,
       resourceId,
       resourceUri,
       state: state as GoogleNotification["state"],
-    },
+    }),
   };
+}
+
+/** The notification from headers that passed the rules; the message number in canonical form. */
+function notification(valid: GoogleNotification): GoogleNotification {
+  return { ...valid, messageNumber: String(BigInt(valid.messageNumber)) };
 }
 
 function parseStrictly(
@@ -120,13 +122,13 @@ function parseStrictly(
   const h = parsed.data;
   return {
     ok: true,
-    value: {
+    value: notification({
       channelId: h["x-goog-channel-id"],
       token: h["x-goog-channel-token"],
-      messageNumber: String(BigInt(h["x-goog-message-number"])),
+      messageNumber: h["x-goog-message-number"],
       resourceId: h["x-goog-resource-id"],
       resourceUri: h["x-goog-resource-uri"],
       state: h["x-goog-resource-state"],
-    },
+    }),
   };
 }
