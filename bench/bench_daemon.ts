@@ -1,6 +1,6 @@
 /** @module A calsync daemon subprocess for benchmarks: started ready, with its peak RSS readable. */
 import { CONFIG_VARIABLES } from "../src/config/config.ts";
-import { type Daemon, type DaemonOptions, startDaemon } from "../testkit/daemon.ts";
+import { type Daemon, startDaemon } from "../testkit/daemon.ts";
 
 /** A running daemon plus memory readings from `/proc/<pid>/status`. */
 export type BenchDaemon = Daemon & {
@@ -18,16 +18,15 @@ export type BenchDaemon = Daemon & {
  */
 export async function startBenchDaemon(
   env: Record<string, string>,
-  options: { cpuProfDir?: string } & Pick<DaemonOptions, "denoFlags"> = {},
+  options: { cpuProfDir?: string } = {},
 ): Promise<BenchDaemon> {
   const blank = Object.fromEntries(
     CONFIG_VARIABLES.filter((name) => name !== "PORT" && name !== "HOST").map((name) => [name, ""]),
   );
   // The profile is written when the daemon exits, so stopDaemons' clean SIGTERM exit matters.
-  const denoFlags = [
-    ...options.denoFlags ?? [],
-    ...options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
-  ];
+  const denoFlags = options.cpuProfDir
+    ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`]
+    : [];
   const daemon = await startDaemon({ ...blank, ...env }, { readiness: "readyz", denoFlags });
   const pid = daemon.process.pid;
   return {

@@ -38,12 +38,21 @@ export async function insertBenchProvider(sql: Sql, label: string): Promise<stri
  * a new full round instead (a cursor from before windows), which is not a no-op sync.
  */
 export function incrementalCursor(calendarId: string, now = Date.now()): unknown {
-  const defaults = loadConfig({});
+  defaults ??= loadConfig({});
   return {
-    position: { syncToken: encodeOpaque("C", { k: "s", c: calendarId, e: 0, n: 0 }) },
+    position: { syncToken: fakeSyncToken(calendarId) },
     fullSyncGeneration: null,
     window: windowAt(now, defaults.SYNC_WINDOW_PAST_DAYS, defaults.SYNC_WINDOW_FUTURE_DAYS),
   };
+}
+
+// Read once: seeding calls incrementalCursor per connection, up to a million times.
+let defaults: ReturnType<typeof loadConfig> | undefined;
+
+/** A fake Google sync token the fake accepts for an empty calendar: "nothing since clock 0". */
+export function fakeSyncToken(calendarId: string): string {
+  // The fake's own token format (fake_google_calendar.ts), so no full sync is needed first.
+  return encodeOpaque("C", { k: "s", c: calendarId, e: 0, n: 0 });
 }
 
 /**

@@ -5,7 +5,7 @@
  * the server's log), log lines per sync, and optionally a CPU profile of the daemon.
  *
  *   deno run -A bench/noop_probe.ts [--connections N] [--drains N] [--statements]
- *     [--cpu-prof DIR] [--env NAME=VALUE ...]
+ *     [--plans] [--cpu-prof DIR] [--env NAME=VALUE ...]
  *
  * Each drain makes every connection due at once and waits until none is left, as the
  * scheduler section of `deno task bench` does; the first drain of a daemon also refreshes the
@@ -17,6 +17,7 @@ import type { Sql } from "../src/storage/client.ts";
 import { migrate } from "../src/storage/migrate.ts";
 import { startFakeGoogle } from "../testkit/fake_google.ts";
 import { createScratchDatabase } from "../testkit/scratch_database.ts";
+import { integerFlag, parseFlags } from "../testkit/cli_args.ts";
 import { startBenchDaemon, stopDaemons } from "./bench_daemon.ts";
 import { processCpuSeconds } from "./cpu_usage.ts";
 import {
@@ -40,28 +41,35 @@ type Options = {
   env: Record<string, string>;
 };
 
-function parseOptions(args: string[]): Options {
-  const options: Options = {
-    connections: 3_000,
-    drains: 2,
-    statements: false,
-    plans: false,
-    cpuProfDir: null,
-    env: {},
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--connections") options.connections = Number(args[++i]);
-    else if (arg === "--drains") options.drains = Number(args[++i]);
-    else if (arg === "--statements") options.statements = true;
-    else if (arg === "--plans") options.plans = true;
-    else if (arg === "--cpu-prof") options.cpuProfDir = args[++i];
-    else if (arg === "--env") {
-      const [name, ...rest] = args[++i].split("=");
-      options.env[name] = rest.join("=");
-    } else throw new Error(`Unknown argument ${arg}`);
-  }
-  return options;
+const USAGE = `Usage: deno run -A bench/noop_probe.ts [--connections N] [--drains N] [--statements]
+  [--plans] [--cpu-prof DIR] [--env NAME=VALUE ...]`;
+
+function parseOptions(args: string[]): { options: Options } | { exitCode: number } {
+  return parseFlags(args, {
+    name: "noop_probe",
+    usage: USAGE,
+    flags: {
+      connections: { type: "string" },
+      drains: { type: "string" },
+      statements: { type: "boolean" },
+      plans: { type: "boolean" },
+      "cpu-prof": { type: "string" },
+      env: { type: "string", multiple: true },
+    },
+  }, (values) => ({
+    connections: integerFlag(values.connections, "connections", { fallback: 3_000 }),
+    drains: integerFlag(values.drains, "drains", { fallback: 2 }),
+    statements: values.statements ?? false,
+    plans: values.plans ?? false,
+    cpuProfDir: values["cpu-prof"] ?? null,
+    env: Object.fromEntries((values.env ?? []).map(envPair)),
+  }));
+}
+
+function envPair(text: string): [string, string] {
+  const at = text.indexOf("=");
+  if (at <= 0) throw new Error(`--env must be NAME=VALUE: current value is "${text}"`);
+  return [text.slice(0, at), text.slice(at + 1)];
 }
 
 function loadAverage(): string {
@@ -139,7 +147,9 @@ async function claimPlans(database: string, offset: number): Promise<Record<stri
 }
 
 async function main() {
-  const options = parseOptions(Deno.args);
+  const parsed = parseOptions(Deno.args);
+  if ("exitCode" in parsed) Deno.exit(parsed.exitCode);
+  const { options } = parsed;
   const server = Deno.env.get("DATABASE_URL") || DEFAULT_SERVER;
   const scratch = await createScratchDatabase(server, { purpose: "bench", prefix: "noop" });
   console.log(`scratch database ${scratch.name}`);
@@ -190,10 +200,7 @@ async function main() {
       GOOGLE_QUOTA_PER_MINUTE: "100000000",
       ...options.env,
     };
-    const denoFlags = options.cpuProfDir
-      ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`]
-      : [];
-    const daemon = await startBenchDaemon(env, { denoFlags });
+    const daemon = await startBenchDaemon(env, { cpuProfDir: options.cpuProfDir ?? undefined });
     try {
       for (let drain = 0; drain < options.drains; drain++) {
         const logOffset = options.statements || options.plans

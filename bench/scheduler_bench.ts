@@ -6,13 +6,13 @@ import type { Sql } from "../src/storage/client.ts";
 import { claimDueConnections } from "../src/storage/connections.ts";
 import type { Daemon } from "../testkit/daemon.ts";
 import { type FakeGoogle, startFakeGoogle } from "../testkit/fake_google.ts";
-import { encodeOpaque } from "../testkit/fake_tokens.ts";
 import { startBenchDaemon, stopDaemons } from "./bench_daemon.ts";
 import { coresBusySince, markMachine } from "./cpu_usage.ts";
 import { countDoubleSyncs, type DoubleSyncs } from "./double_syncs.ts";
 import {
   countFailing,
   countPending,
+  fakeSyncToken,
   incrementalCursor,
   insertBenchProvider,
   requestAllSyncs,
@@ -30,12 +30,6 @@ import { summarize } from "./stats.ts";
 export const THROUGHPUT_CONCURRENCY = 16;
 
 const CLAIM_BATCH = 50;
-
-/** A fake Google sync token the fake accepts for an empty calendar: "nothing since clock 0". */
-function syncTokenFor(calendarId: string): string {
-  // The fake's own token format (fake_google_calendar.ts), so no full sync is needed first.
-  return encodeOpaque("C", { k: "s", c: calendarId, e: 0, n: 0 });
-}
 
 type RunKind = "warm1" | "cold1" | "cold3";
 type Run = { seconds: number; doubles: DoubleSyncs; cores: number | null };
@@ -161,7 +155,7 @@ export async function benchScheduler(
 
 async function checkIncrementalPage(google: FakeGoogle, calendarId: string): Promise<void> {
   const url = `${google.baseUrl}/calendars/${encodeURIComponent(calendarId)}/events` +
-    `?maxResults=2500&syncToken=${syncTokenFor(calendarId)}`;
+    `?maxResults=2500&syncToken=${fakeSyncToken(calendarId)}`;
   const response = await fetch(url, {
     headers: { authorization: `Bearer ${google.issueAccessToken()}` },
   });

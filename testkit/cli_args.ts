@@ -2,12 +2,14 @@
 import { parseArgs } from "node:util";
 
 /** The flags a command takes, besides --help/-h, which every command gets. */
-export type FlagSpec = Record<string, { type: "string" | "boolean" }>;
+export type FlagSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
 
-/** The parsed flags: a string or boolean per given flag, by its spec. */
+/** The parsed flags: a string or boolean per given flag (a list of them if `multiple`). */
 export type FlagValues<S extends FlagSpec> = {
-  [K in keyof S]?: S[K]["type"] extends "boolean" ? boolean : string;
+  [K in keyof S]?: S[K] extends { multiple: true } ? FlagValue<S[K]>[] : FlagValue<S[K]>;
 };
+
+type FlagValue<F extends FlagSpec[string]> = F["type"] extends "boolean" ? boolean : string;
 
 /** A command's name (the prefix of its error lines), usage text and flags. */
 export type CommandSpec<S extends FlagSpec> = { name: string; usage: string; flags: S };
@@ -25,7 +27,7 @@ export function parseFlags<S extends FlagSpec, R>(
   const usage = spec.usage.endsWith("\n") ? spec.usage : `${spec.usage}\n`;
   let options: R;
   try {
-    const values: Record<string, string | boolean | undefined> = parseArgs({
+    const values: Record<string, unknown> = parseArgs({
       args,
       options: { ...spec.flags, help: { type: "boolean", short: "h" } },
       strict: true,
