@@ -1,6 +1,7 @@
 /** @module Last-resort handlers: every stray error leaves a log line before anything else. */
 import { logger } from "../log/setup.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { isStraySocketWrite } from "../storage/client.ts";
 
 const log = logger("process");
 
@@ -13,6 +14,14 @@ const log = logger("process");
 export function installProcessGuards(metrics: Metrics): () => void {
   const onRejection = (event: PromiseRejectionEvent) => {
     event.preventDefault();
+    if (isStraySocketWrite(event.reason)) {
+      // A database connection closed under a buffered write; its queries already failed.
+      metrics.schedulerErrors.inc({ operation: "stray_socket_write" });
+      log.warn("A buffered write reached a database connection the server had closed", {
+        error: event.reason,
+      });
+      return;
+    }
     metrics.schedulerErrors.inc({ operation: "unhandled_rejection" });
     log.error("Unhandled promise rejection", { error: event.reason });
   };

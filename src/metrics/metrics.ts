@@ -113,7 +113,7 @@ export function createMetrics() {
     schedulerErrors: new Counter({
       name: "calendar_scheduler_errors_total",
       help:
-        "Scheduler and process errors by operation (claim, listen, maintenance, unhandled_rejection).",
+        "Scheduler and process errors by operation (claim, listen, maintenance, unhandled_rejection, stray_socket_write).",
       labelNames: ["operation"] as const,
       registers,
     }),

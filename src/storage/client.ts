@@ -72,6 +72,18 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
   }
 }
 
+/**
+ * True for a known postgres.js 3.4.9 race under Deno: a write it buffered in setImmediate reaches
+ * a socket whose peer has sent FIN, and node:net's EPIPE for it is emitted after postgres.js has
+ * handled the close and dropped its listeners, so it surfaces as an unhandled rejection. Nothing
+ * is lost: that connection's queries have already failed with CONNECTION_CLOSED.
+ */
+export function isStraySocketWrite(reason: unknown): boolean {
+  return reason instanceof Error &&
+    reason.message === "This socket has been ended by the other party" &&
+    (reason as { code?: unknown }).code === "EPIPE";
+}
+
 /** A database call outlived its client-side deadline. */
 export { DatabaseDeadlineError };
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../support/assert.ts";
+import { assert, assertEquals, waitFor } from "../support/assert.ts";
 import { installProcessGuards } from "../../src/daemon/process_guards.ts";
 import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
@@ -29,4 +29,26 @@ Deno.test("an unhandled rejection is logged and counted instead of killing the d
     "DEADLINE_EXCEEDED",
   ]);
   assert(line.time && line.category === "calsync.process");
+});
+
+Deno.test("a buffered write that raced a closed database connection is a counted warning", async () => {
+  const lines: string[] = [];
+  await setupLogging("info", (line) => lines.push(line));
+  const metrics = createMetrics();
+  const remove = installProcessGuards(metrics);
+  try {
+    Promise.reject(
+      Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" }),
+    );
+    await waitFor(() => lines.length > 0, { what: "the guard's log line" });
+  } finally {
+    remove();
+    await teardownLogging();
+  }
+  const count = (operation: string) =>
+    counterValue(metrics, "calendar_scheduler_errors_total", { operation });
+  assertEquals([await count("stray_socket_write"), await count("unhandled_rejection")], [1, 0]);
+  const line = JSON.parse(lines[0]);
+  assertEquals([line.level, line.error.code], ["warning", "EPIPE"]);
+  assert(line.message.includes("database connection the server had closed"));
 });

@@ -17,6 +17,7 @@ import { replayChanges } from "../../src/feed/replay.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { createHarness, expected, mirror } from "../support/sync_harness.ts";
 import { mirrorAsFeed } from "../support/feed_view.ts";
+import { tolerateStrayEpipe } from "../support/stray_epipe.ts";
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -40,6 +41,7 @@ const SEED = Number(Deno.env.get("FEED_SEED") ?? Date.now() % 1_000_000);
 
 Deno.test(`concurrent syncs with cut connections: a follower sees every change once, in order, and replays the mirror (seed ${SEED})`, async () => {
   const random = prng(SEED);
+  using _stray = tolerateStrayEpipe();
   await using db = await createMigratedDatabase("feed_property");
   await using google = startFakeGoogle();
   google.addRefreshToken("rt");

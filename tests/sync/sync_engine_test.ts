@@ -9,6 +9,7 @@ import { runSync } from "../../src/sync/run_sync.ts";
 import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { cutFixture } from "../support/cut_fixture.ts";
+import { tolerateStrayEpipe } from "../support/stray_epipe.ts";
 import {
   connectionRow,
   counterValue,
@@ -232,6 +233,7 @@ Deno.test("stopping the scheduler cancels running syncs, releases their leases a
 });
 
 Deno.test("the scheduler survives a database outage, re-LISTENs and catches up by polling", async () => {
+  using _stray = tolerateStrayEpipe();
   await using db = await createMigratedDatabase("db_outage");
   await using google = startFakeGoogle();
   google.addRefreshToken("rt");

@@ -14,6 +14,7 @@ import { mountWebhooks } from "../../src/webhooks/routes.ts";
 import { type FaultProxy, startFaultProxy } from "../../testkit/fault_proxy.ts";
 import { assert, assertEquals, waitFor } from "../support/assert.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
+import { tolerateStrayEpipe } from "../support/stray_epipe.ts";
 
 const SECRET = "Lz0Xc2Vb4Nm6QpZx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8";
 const DELIVERIES = 40;
@@ -22,6 +23,7 @@ async function lateCommitsUnder(
   fault: (proxy: FaultProxy) => void,
   clear: (proxy: FaultProxy) => Promise<void>,
 ) {
+  using _stray = tolerateStrayEpipe();
   await using db = await createMigratedDatabase("late_commits");
   const provider = await insertProvider(db.sql, { kind: "google", name: "g", allowlisted: true });
   const { id: connectionId } = await insertConnection(db.sql, {
