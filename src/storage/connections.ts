@@ -239,8 +239,11 @@ export type LeaseClaim = {
 };
 
 /**
- * Claims up to `limit` due connections with a lease. SKIP LOCKED keeps replicas off each other's
- * rows while they claim; the lease keeps them off while a run holds it.
+ * Claims up to `limit` due connections of every provider with a lease, the earliest due first.
+ * SKIP LOCKED keeps replicas off each other's rows while they claim; the lease keeps them off
+ * while a run holds it. Each provider is one range scan of migration 009's claim index, as in a
+ * lane's claim (the only index that holds `due_at`); its rows beyond the overall limit are locked
+ * for this statement only.
  * A connection is due when a sync was requested, or when its poll or reconciliation time (the
  * `due_at` its last completion set) has come; rows not yet scheduled by migration 006's backfill
  * (`reconcile_due_at` null) wait for it, so an upgrade does not make every connection due at once.
@@ -249,24 +252,39 @@ export async function claimDueConnections(
   sql: Sql,
   options: LeaseClaim,
 ): Promise<ClaimedConnection[]> {
+  const rows = await claimDue(sql, options) as unknown as ClaimedRow[];
+  return rows.map(toClaimedConnection);
+}
+
+/** claimDueConnections' statement under EXPLAIN (ANALYZE, BUFFERS): it claims rows too. */
+export async function explainClaimDue(sql: Sql, options: LeaseClaim): Promise<string[]> {
+  const rows = await sql<{ "QUERY PLAN": string }[]>`
+    explain (analyze, buffers, costs off) ${claimDue(sql, options)}`;
+  return rows.map((row) => row["QUERY PLAN"]);
+}
+
+function claimDue(sql: Sql, options: LeaseClaim) {
   const allow = options.allowlist === null ? null : [...options.allowlist];
-  const rows = await sql<ClaimedRow[]>`
+  return sql`
     with due as (
-      select c.id from external_calendar_connections c
-      join calendar_providers p on p.id = c.provider_id
-      where ${dueConnection(sql)}
-        and p.allowlisted
+      select d.id from calendar_providers p
+      cross join lateral (
+        select c.id, c.due_at from external_calendar_connections c
+        where c.provider_id = p.id and ${dueConnection(sql)}
+        order by c.due_at
+        limit ${options.limit}
+        for update of c skip locked
+      ) d
+      where p.allowlisted
         and (${allow}::text[] is null or p.kind = any(${allow}::text[])
           or p.name = any(${allow}::text[]))
-      order by c.due_at
+      order by d.due_at
       limit ${options.limit}
-      for update of c skip locked
     )
     update external_calendar_connections c set ${leaseAssignments(sql, options)}
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
-  return rows.map(toClaimedConnection);
 }
 
 /**
@@ -495,25 +513,64 @@ export async function completeSync(
   cursor: unknown,
   schedule: CompletionSchedule = NO_POLL,
 ): Promise<{ syncNeeded: boolean }> {
-  const secs = (ms: number) => ms / 1000;
-  const reconcileAt = tx`case when ${schedule.verified} or c.reconcile_due_at is null
-    then now() + make_interval(secs => ${secs(schedule.reconcileInMs)})
-    else c.reconcile_due_at end`;
-  const rows = await tx<{ sync_needed: boolean }[]>`
+  const [done] = await completeSyncs(tx, [{ connection, cursor, schedule }]);
+  if (done === null) throw new LeaseLostError(connection.id);
+  return done;
+}
+
+/** One run's completion, for `completeSyncs`. */
+export type Completion = {
+  connection: { id: string; leaseOwner: string };
+  cursor: unknown;
+  schedule: CompletionSchedule;
+};
+
+/**
+ * completeSync for many runs in one statement (src/storage/group_commit.ts batches the runs
+ * that finish together). Each row is fenced by its own lease: the result per completion, in
+ * order, is null where the lease was lost.
+ */
+export async function completeSyncs(
+  tx: Tx | Sql,
+  completions: readonly Completion[],
+): Promise<({ syncNeeded: boolean } | null)[]> {
+  const column = <T>(pick: (completion: Completion) => T) => completions.map(pick);
+  const text = (values: unknown[]) => values.map(String);
+  // Booleans and floats travel as text[]: postgres.js binds neither array type on its own.
+  const rows = await tx<{ id: string; sync_needed: boolean }[]>`
+    with v as (
+      select * from unnest(
+        ${column((c) => c.connection.id)}::uuid[],
+        ${column((c) => c.connection.leaseOwner)}::text[],
+        ${column((c) => JSON.stringify(c.cursor ?? null))}::text[],
+        ${text(column((c) => c.schedule.verified))}::text[],
+        ${text(column((c) => c.schedule.pushMissed))}::text[],
+        ${text(column((c) => c.schedule.reconcileInMs / 1000))}::text[],
+        ${text(column((c) => c.schedule.longPollMs / 1000))}::text[],
+        ${text(column((c) => c.schedule.shortPollMs / 1000))}::text[]
+      ) as v(id, owner, cursor, verified, push_missed, reconcile_s, long_s, short_s)
+    ), s as (
+      select v.id, v.owner, v.cursor::jsonb as cursor, v.verified::boolean as verified,
+        v.push_missed::boolean as push_missed, v.long_s::float8 as long_s,
+        v.short_s::float8 as short_s,
+        case when v.verified::boolean or c.reconcile_due_at is null
+          then now() + make_interval(secs => v.reconcile_s::float8)
+          else c.reconcile_due_at end as reconcile_at
+      from v join external_calendar_connections c on c.id = v.id
+    )
     update external_calendar_connections c set
-      sync_cursor = ${tx.json(cursor as never)},
+      sync_cursor = s.cursor,
       sync_needed = c.sync_requested_seq > c.sync_claimed_seq,
       full_sync_requested_seq = case when c.full_sync_requested_seq > c.sync_claimed_seq
         then c.full_sync_requested_seq end,
       due_at = case when c.sync_requested_seq > c.sync_claimed_seq then now()
-        else least(${reconcileAt}, now() + make_interval(secs => case
-          when not ${schedule.pushMissed} and ${livePushChannel(tx)}
+        else least(s.reconcile_at, now() + make_interval(secs => case
+          when not s.push_missed and ${livePushChannel(tx)}
             and (c.push_missed_at is null or c.last_notification_at > c.push_missed_at)
-          then ${secs(schedule.longPollMs)}::float8 else ${secs(schedule.shortPollMs)}::float8
-          end)) end,
-      reconcile_due_at = ${reconcileAt},
-      last_verified_at = case when ${schedule.verified} then now() else c.last_verified_at end,
-      push_missed_at = case when ${schedule.pushMissed} then now() else c.push_missed_at end,
+          then s.long_s else s.short_s end)) end,
+      reconcile_due_at = s.reconcile_at,
+      last_verified_at = case when s.verified then now() else c.last_verified_at end,
+      push_missed_at = case when s.push_missed then now() else c.push_missed_at end,
       error_count = 0,
       backoff_until = null,
       last_synced_at = now(),
@@ -521,10 +578,14 @@ export async function completeSync(
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
-    where c.id = ${connection.id} and c.lease_owner = ${connection.leaseOwner}
-    returning c.sync_needed`;
-  if (rows.length !== 1) throw new LeaseLostError(connection.id);
-  return { syncNeeded: rows[0].sync_needed };
+    from s
+    where c.id = s.id and c.lease_owner = s.owner
+    returning c.id, c.sync_needed`;
+  const byId = new Map(rows.map((row) => [row.id, row.sync_needed]));
+  return completions.map((c) => {
+    const syncNeeded = byId.get(c.connection.id);
+    return syncNeeded === undefined ? null : { syncNeeded };
+  });
 }
 
 /** Records a failed sync: one more error, why, and when to try again; releases the lease. */

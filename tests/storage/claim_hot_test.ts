@@ -6,12 +6,14 @@ import { insertProvider } from "../../src/storage/calendar_providers.ts";
 import type { Sql } from "../../src/storage/client.ts";
 import {
   claimDueForProvider,
+  explainClaimDue,
+  explainClaimForProvider,
   fenceLease,
   insertConnection,
 } from "../../src/storage/connections.ts";
 import { inTransaction } from "../../src/storage/transaction.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
-import { assertEquals } from "../support/assert.ts";
+import { assert, assertEquals } from "../support/assert.ts";
 
 /** Updates and heap-only updates of the connections table within the current transaction. */
 async function xactUpdates(sql: Sql) {
@@ -69,5 +71,47 @@ Deno.test("a claim and a run's lease fence are heap-only updates", async () => {
     await fenceLease(tx, { id: first.id, leaseOwner: first.lease_owner }, 60_000);
     const after = await xactUpdates(tx as unknown as Sql);
     assertEquals([after.updated - before.updated, after.hot - before.hot], [1, 1]);
+  });
+});
+
+Deno.test("due_at is in one index, and both claims are ordered range scans of it", async () => {
+  await using db = await createMigratedDatabase("claim_index");
+  // Every completion moves due_at: each index that holds it costs every completion a write.
+  const indexes = await db.sql<{ name: string }[]>`
+    select c.relname as name from pg_index i join pg_class c on c.oid = i.indexrelid
+    where i.indrelid = 'external_calendar_connections'::regclass
+      and pg_get_indexdef(i.indexrelid) like '%due_at%'`;
+  assertEquals(indexes.map((i) => i.name), ["external_calendar_connections_provider_due_idx"]);
+  for (const kind of ["google", "microsoft"] as const) {
+    const provider = await insertProvider(db.sql, { kind, name: kind, allowlisted: true });
+    for (let i = 0; i < 20; i++) {
+      await insertConnection(db.sql, {
+        providerId: provider.id,
+        externalCalendarId: `${kind}-${i}`,
+        refreshToken: "rt",
+        accountLabel: null,
+      });
+    }
+  }
+  const claim = { limit: 5, leaseMs: 60_000, ownerPrefix: "plan", allowlist: null };
+  await inTransaction(db.sql, async (tx) => {
+    // At 40 rows a sequential scan is cheapest; the question is which index serves the claim.
+    await tx`set local enable_seqscan = off`;
+    const sql = tx as unknown as Sql;
+    for (
+      const plan of [
+        await explainClaimDue(sql, claim),
+        await explainClaimForProvider(sql, { ...claim, kind: "google" }),
+      ]
+    ) {
+      const text = plan.join("\n");
+      assert(/Index Scan using external_calendar_connections_provider_due_idx/.test(text), text);
+      assert(
+        /Index Cond: \(\(provider_id = p\w*\.id\) AND \(due_at <= now\(\)\)\)/.test(text),
+        text,
+      );
+      // The claim reads rows in due order and stops at its limit: no sort of every due row.
+      assert(!/Sort Key: c(_\d+)?\.due_at/.test(text), text);
+    }
   });
 });
