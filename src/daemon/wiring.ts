@@ -7,8 +7,14 @@ import {
 } from "../channels/channel_timing.ts";
 import type { Config } from "../config/config.ts";
 import { createSecretBox, parseKeyList, type SecretBox } from "../crypto/secret_box.ts";
-import type { Sql } from "../storage/client.ts";
-import { type ClaimedConnection, storeRefreshToken } from "../storage/connections.ts";
+import { type Sql, withDeadline } from "../storage/client.ts";
+import {
+  type ClaimedConnection,
+  completeSyncs,
+  type Completion,
+  storeRefreshToken,
+} from "../storage/connections.ts";
+import { createGroupCommit } from "../storage/group_commit.ts";
 import { storeAccountRefreshToken } from "../storage/accounts.ts";
 import { learnAccountIdentity } from "../accounts/account_identity.ts";
 import { oauthEndpointsFromConfig } from "../accounts/oauth_endpoints.ts";
@@ -34,6 +40,9 @@ export function databaseDeadlineMs(config: Config): number {
   return config.DB_STATEMENT_TIMEOUT_MS + 5_000;
 }
 
+// At most the runs in flight finish together; beyond 64 one statement's row locks would last long.
+const COMPLETION_BATCH = 64;
+
 /** Wires adapters and OAuth clients for both providers from the config. */
 export function createSyncDeps(
   config: Config,
@@ -52,6 +61,12 @@ export function createSyncDeps(
   return {
     sql,
     metrics,
+    // Its own deadline: a batch stuck on a half-open socket must not hold back every later one.
+    completions: createGroupCommit(
+      (items: Completion[]) =>
+        withDeadline(completeSyncs(sql, items), databaseDeadlineMs(config), "Sync completion"),
+      { maxBatch: COMPLETION_BATCH },
+    ),
     adapters: {
       google: createGoogleAdapter({
         baseUrl: config.GOOGLE_API_BASE_URL,

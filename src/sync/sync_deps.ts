@@ -4,7 +4,8 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { AccessTokens } from "../providers/access_tokens.ts";
 import type { ProviderAdapter } from "../providers/adapter.ts";
 import type { Sql } from "../storage/client.ts";
-import type { ClaimedConnection } from "../storage/connections.ts";
+import type { ClaimedConnection, Completion } from "../storage/connections.ts";
+import type { GroupCommit } from "../storage/group_commit.ts";
 import type { WindowSettings } from "./cursor.ts";
 import type { GuardSettings } from "./deletion_guard.ts";
 import type { PollSettings } from "./poll_schedule.ts";
@@ -39,6 +40,12 @@ export type SyncDeps = {
   providerGate?: {
     settle(connection: ClaimedConnection, kind: string): Promise<"count" | "hold">;
   };
+  /**
+   * Completions of runs that write nothing else, batched across concurrent runs (one statement
+   * for the runs that finish together); null where the lease was lost. Without it each run
+   * completes in a statement of its own.
+   */
+  completions?: GroupCommit<Completion, { syncNeeded: boolean } | null>;
   /** The clock of windows, rounds and decisions (drift cut-off, push quiet period); injected. */
   now?: () => number;
 };

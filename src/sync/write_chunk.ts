@@ -5,10 +5,12 @@ import { withDeadline } from "../storage/client.ts";
 import {
   type ClaimedConnection,
   completeSync,
+  type Completion,
   fenceLease,
   storeCursor,
 } from "../storage/connections.ts";
 import { inTransaction } from "../storage/transaction.ts";
+import { LeaseLostError } from "../core/errors.ts";
 import type { SyncCursor } from "./cursor.ts";
 import { applyDeletions, compareWithMirror } from "./guarded_write.ts";
 import { completionSchedule } from "./poll_schedule.ts";
@@ -43,9 +45,15 @@ export async function writeChunk(
     chunk.series.length === 0;
   if (chunk.done && empty && sweepGeneration === null) {
     // Nothing to write (the common incremental sync): completeSync is fenced by the lease on its
-    // own, so one statement replaces BEGIN, fence, complete and COMMIT.
+    // own, so one statement replaces BEGIN, fence, complete and COMMIT, and runs finishing
+    // together share it.
+    const completion = {
+      connection,
+      cursor: chunk.next,
+      schedule: schedule(deps, connection, chunk.run),
+    };
     const { syncNeeded } = await withDeadline(
-      completeSync(deps.sql, connection, chunk.next, schedule(deps, connection, chunk.run)),
+      completeAlone(deps, completion),
       deps.dbDeadlineMs,
       "Sync completion",
     );
@@ -76,6 +84,20 @@ export async function writeChunk(
     deps.dbDeadlineMs,
     "Sync write transaction",
   );
+}
+
+async function completeAlone(deps: SyncDeps, completion: Completion) {
+  if (!deps.completions) {
+    return await completeSync(
+      deps.sql,
+      completion.connection,
+      completion.cursor,
+      completion.schedule,
+    );
+  }
+  const done = await deps.completions.submit(completion);
+  if (done === null) throw new LeaseLostError(completion.connection.id);
+  return done;
 }
 
 /** The due time a completing chunk stores: next poll, reconciliation, push-missed. */
