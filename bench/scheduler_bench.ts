@@ -4,6 +4,7 @@
  */
 import type { Sql } from "../src/storage/client.ts";
 import { claimDueConnections } from "../src/storage/connections.ts";
+import { DEFAULT_LANE_CONCURRENCY } from "../src/config/config.ts";
 import type { Daemon } from "../testkit/daemon.ts";
 import { type FakeGoogle, startFakeGoogle } from "../testkit/fake_google.ts";
 import { startBenchDaemon, stopDaemons } from "./bench_daemon.ts";
@@ -23,12 +24,6 @@ import {
 import type { BenchContext, Row } from "./report.ts";
 import { summarize } from "./stats.ts";
 
-/**
- * Per-replica concurrency of the throughput run. A no-op sync waits on round trips, not on the
- * CPU, so one replica needs 16 in flight to use the machine (now the default per lane).
- */
-export const THROUGHPUT_CONCURRENCY = 16;
-
 const CLAIM_BATCH = 50;
 
 type RunKind = "warm1" | "cold1" | "cold3";
@@ -36,13 +31,14 @@ type Run = { seconds: number; doubles: DoubleSyncs; cores: number | null };
 
 const RUNS: Record<RunKind, { label: string; notes: string }> = {
   warm1: {
-    label: `1 replica, SYNC_CONCURRENCY=${THROUGHPUT_CONCURRENCY}`,
+    label: "1 replica, defaults, warm",
     notes: "a sync: claim, one incremental list call, the completing write; tokens cached " +
       "(second drain of the daemon); target >= 2,000/s",
   },
   cold1: {
     label: "1 replica, defaults, cold",
-    notes: "fresh daemon, default lanes (16 per provider): every sync also refreshes its " +
+    notes:
+      `fresh daemon, default lanes (${DEFAULT_LANE_CONCURRENCY} per provider): every sync also refreshes its ` +
       "access token",
   },
   cold3: {
@@ -85,10 +81,9 @@ export async function benchScheduler(
     const runs: Record<RunKind, Run[]> = { warm1: [], cold1: [], cold3: [] };
     for (let rep = 0; rep < ctx.reps; rep++) {
       claimRates.push(await claimOnly(db.sql, providerId, count));
-      const tuned = { SYNC_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) };
       const [first, second] = await drainWith(db, google, queue, {
         replicas: 1,
-        env: tuned,
+        env: {},
         drains: 2,
       });
       coldConcurrent.push(count / first.seconds);

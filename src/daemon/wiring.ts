@@ -15,6 +15,7 @@ import {
   storeRefreshToken,
 } from "../storage/connections.ts";
 import { createGroupCommit } from "../storage/group_commit.ts";
+import { keyedSlots } from "../lanes/mailbox_slots.ts";
 import { storeAccountRefreshToken } from "../storage/accounts.ts";
 import { learnAccountIdentity } from "../accounts/account_identity.ts";
 import { oauthEndpointsFromConfig } from "../accounts/oauth_endpoints.ts";
@@ -61,6 +62,7 @@ export function createSyncDeps(
   return {
     sql,
     metrics,
+    listingSlots: keyedSlots(config.SYNC_LISTING_CONCURRENCY),
     // Its own deadline: a batch stuck on a half-open socket must not hold back every later one.
     completions: createGroupCommit(
       (items: Completion[]) =>

@@ -90,9 +90,22 @@ async function syncPages(
   // stays due for the next run.
   const reconciling = connection.reconcileDue && !connection.fullSyncRequested &&
     !start.rolled && start.cursor.fullSyncGeneration === null;
+  const listing = reconciling || start.cursor.fullSyncGeneration !== null;
+  const sync = () => syncFrom(deps, connection, reader, { start: start.cursor, reconciling, now });
+  return listing && deps.listingSlots ? await deps.listingSlots.run("listing", sync) : await sync();
+}
+
+/** Runs the catch-up of a reconciliation, if any, and the round from the starting cursor. */
+async function syncFrom(
+  deps: SyncDeps,
+  connection: ClaimedConnection,
+  reader: PageReader,
+  options: { start: RunCursor; reconciling: boolean; now: number },
+): Promise<ChunkResult> {
+  const { reconciling, now } = options;
   const run = createSyncRun(reconciling, now);
   const total = { upserted: 0, deleted: 0 };
-  let cursor: RunCursor = start.cursor;
+  let cursor: RunCursor = options.start;
   if (reconciling) {
     const caughtUp = await readAndWrite(deps, connection, reader, { cursor, run, complete: false });
     total.upserted += caughtUp.upserted;

@@ -46,6 +46,12 @@ export type SyncDeps = {
    * completes in a statement of its own.
    */
   completions?: GroupCommit<Completion, { syncNeeded: boolean } | null>;
+  /**
+   * SYNC_LISTING_CONCURRENCY: runs of this replica that list a whole calendar at once (a full
+   * sync, a moved window's new round, a reconciliation), under the key "listing". Each holds
+   * a page of up to 2,500 events; the lanes' many incremental runs hold almost nothing.
+   */
+  listingSlots?: { run<T>(key: string, task: () => Promise<T>): Promise<T> };
   /** The clock of windows, rounds and decisions (drift cut-off, push quiet period); injected. */
   now?: () => number;
 };
