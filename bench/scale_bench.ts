@@ -9,11 +9,7 @@
  * (scale_webhooks.ts). Not in CI: minutes on 2 cores.
  */
 import { openSql, type Sql } from "../src/storage/client.ts";
-import {
-  claimDueForProvider,
-  completeSync,
-  explainClaimForProvider,
-} from "../src/storage/connections.ts";
+import { claimDueForProvider, completeSync, explainClaim } from "../src/storage/connections.ts";
 import { insertProvider } from "../src/storage/calendar_providers.ts";
 import { pruneDedupeKeys } from "../src/storage/webhook_dedupe_keys.ts";
 import { createScratchDatabase, migrateScratchDatabase } from "../testkit/scratch_database.ts";
@@ -111,7 +107,7 @@ async function claimsAt(
       `${(measured.hotShare * 100).toFixed(1)} % |`,
   );
   await makeDue(sql, providers.google, CLAIM_LIMIT);
-  const plan = await explainClaimForProvider(sql, {
+  const plan = await explainClaim(sql, {
     kind: "google",
     limit: CLAIM_LIMIT,
     leaseMs: 60_000,

@@ -252,39 +252,8 @@ export async function claimDueConnections(
   sql: Sql,
   options: LeaseClaim,
 ): Promise<ClaimedConnection[]> {
-  const rows = await claimDue(sql, options) as unknown as ClaimedRow[];
+  const rows = await claimStatement(sql, options) as unknown as ClaimedRow[];
   return rows.map(toClaimedConnection);
-}
-
-/** claimDueConnections' statement under EXPLAIN (ANALYZE, BUFFERS): it claims rows too. */
-export async function explainClaimDue(sql: Sql, options: LeaseClaim): Promise<string[]> {
-  const rows = await sql<{ "QUERY PLAN": string }[]>`
-    explain (analyze, buffers, costs off) ${claimDue(sql, options)}`;
-  return rows.map((row) => row["QUERY PLAN"]);
-}
-
-function claimDue(sql: Sql, options: LeaseClaim) {
-  const allow = options.allowlist === null ? null : [...options.allowlist];
-  return sql`
-    with due as (
-      select d.id from calendar_providers p
-      cross join lateral (
-        select c.id, c.due_at from external_calendar_connections c
-        where c.provider_id = p.id and ${dueConnection(sql)}
-        order by c.due_at
-        limit ${options.limit}
-        for update of c skip locked
-      ) d
-      where p.allowlisted
-        and (${allow}::text[] is null or p.kind = any(${allow}::text[])
-          or p.name = any(${allow}::text[]))
-      order by d.due_at
-      limit ${options.limit}
-    )
-    update external_calendar_connections c set ${leaseAssignments(sql, options)}
-    from due, calendar_providers p
-    where c.id = due.id and p.id = c.provider_id
-    returning ${claimedColumns(sql)}`;
 }
 
 /**
@@ -308,7 +277,7 @@ export async function claimDueForProvider(
   sql: Sql,
   options: ProviderClaim,
 ): Promise<ClaimedConnection[]> {
-  const rows = await claimForProvider(sql, options) as unknown as ClaimedRow[];
+  const rows = await claimStatement(sql, options) as unknown as ClaimedRow[];
   return rows.map(toClaimedConnection);
 }
 
@@ -328,49 +297,62 @@ export type ProviderClaim = LeaseClaim & {
  * channel work, on any replica). Two claims running at the same moment can each take one more;
  * each replica's mailbox slots queue what a single claim took beyond the limit.
  */
-function accountHasRoom(sql: Sql, options: ProviderClaim) {
+function accountHasRoom(sql: Sql, options: { perAccount?: number }) {
   if (options.perAccount === undefined) return sql``;
   return sql`and (c.account_id is null or (select count(*) from external_calendar_connections o
     where o.account_id = c.account_id and o.lease_expires_at > now()) < ${options.perAccount})`;
 }
 
 /**
- * Runs one per-provider claim under EXPLAIN (ANALYZE, BUFFERS) and returns the plan's lines, so
- * the bench shows the very statement the scheduler runs (it claims rows, like a real claim).
+ * Runs a claim (a lane's with `kind`, else across providers) under EXPLAIN (ANALYZE, BUFFERS) and
+ * returns the plan's lines, so the bench shows the very statement the scheduler runs (it claims
+ * rows, like a real claim).
  */
-export async function explainClaimForProvider(
+export async function explainClaim(
   sql: Sql,
-  options: ProviderClaim,
+  options: LeaseClaim | ProviderClaim,
 ): Promise<string[]> {
   const rows = await sql<{ "QUERY PLAN": string }[]>`
-    explain (analyze, buffers, costs off) ${claimForProvider(sql, options)}`;
+    explain (analyze, buffers, costs off) ${claimStatement(sql, options)}`;
   return rows.map((row) => row["QUERY PLAN"]);
 }
 
-function claimForProvider(sql: Sql, options: ProviderClaim) {
+/**
+ * One claim statement for both claims. With `kind` it is a lane's: that provider only, skipped
+ * while its breaker is not closed unless this is its `probe`. Without, it takes every provider's
+ * earliest due rows and keeps the earliest overall.
+ */
+function claimStatement(sql: Sql, options: LeaseClaim | ProviderClaim) {
   const allow = options.allowlist === null ? null : [...options.allowlist];
-  const probe = options.probe ?? false;
+  const lane = "kind" in options ? options : null;
   return sql`
     with due as (
       select d.id from calendar_providers p
       cross join lateral (
-        select c.id from external_calendar_connections c
-        where c.provider_id = p.id and ${dueConnection(sql)} ${accountHasRoom(sql, options)}
+        select c.id, c.due_at from external_calendar_connections c
+        where c.provider_id = p.id and ${dueConnection(sql)} ${accountHasRoom(sql, lane ?? {})}
         order by c.due_at
         limit ${options.limit}
         for update of c skip locked
       ) d
-      where p.kind = ${options.kind} and p.allowlisted
+      where p.allowlisted
         and (${allow}::text[] is null or p.kind = any(${allow}::text[])
           or p.name = any(${allow}::text[]))
-        and (${probe} or not exists (select 1 from provider_health h
-          where h.provider = p.kind and h.state <> 'closed'))
+        ${lane ? laneProvider(sql, lane) : sql``}
+      ${lane ? sql`` : sql`order by d.due_at`}
       limit ${options.limit}
     )
     update external_calendar_connections c set ${leaseAssignments(sql, options)}
     from due, calendar_providers p
     where c.id = due.id and p.id = c.provider_id
     returning ${claimedColumns(sql)}`;
+}
+
+/** A lane's provider `p`: its kind, and a closed breaker unless the claim is the probe. */
+function laneProvider(sql: Sql, lane: ProviderClaim) {
+  return sql`and p.kind = ${lane.kind}
+    and (${lane.probe ?? false} or not exists (select 1 from provider_health h
+      where h.provider = p.kind and h.state <> 'closed'))`;
 }
 
 /**
@@ -537,6 +519,8 @@ export async function completeSyncs(
   const column = <T>(pick: (completion: Completion) => T) => completions.map(pick);
   const text = (values: unknown[]) => values.map(String);
   // Booleans and floats travel as text[]: postgres.js binds neither array type on its own.
+  const reconcileAt = tx`case when s.verified or c.reconcile_due_at is null
+    then now() + make_interval(secs => s.reconcile_s) else c.reconcile_due_at end`;
   const rows = await tx<{ id: string; sync_needed: boolean }[]>`
     with v as (
       select * from unnest(
@@ -551,12 +535,9 @@ export async function completeSyncs(
       ) as v(id, owner, cursor, verified, push_missed, reconcile_s, long_s, short_s)
     ), s as (
       select v.id, v.owner, v.cursor::jsonb as cursor, v.verified::boolean as verified,
-        v.push_missed::boolean as push_missed, v.long_s::float8 as long_s,
-        v.short_s::float8 as short_s,
-        case when v.verified::boolean or c.reconcile_due_at is null
-          then now() + make_interval(secs => v.reconcile_s::float8)
-          else c.reconcile_due_at end as reconcile_at
-      from v join external_calendar_connections c on c.id = v.id
+        v.push_missed::boolean as push_missed, v.reconcile_s::float8 as reconcile_s,
+        v.long_s::float8 as long_s, v.short_s::float8 as short_s
+      from v
     )
     update external_calendar_connections c set
       sync_cursor = s.cursor,
@@ -564,11 +545,11 @@ export async function completeSyncs(
       full_sync_requested_seq = case when c.full_sync_requested_seq > c.sync_claimed_seq
         then c.full_sync_requested_seq end,
       due_at = case when c.sync_requested_seq > c.sync_claimed_seq then now()
-        else least(s.reconcile_at, now() + make_interval(secs => case
+        else least(${reconcileAt}, now() + make_interval(secs => case
           when not s.push_missed and ${livePushChannel(tx)}
             and (c.push_missed_at is null or c.last_notification_at > c.push_missed_at)
           then s.long_s else s.short_s end)) end,
-      reconcile_due_at = s.reconcile_at,
+      reconcile_due_at = ${reconcileAt},
       last_verified_at = case when s.verified then now() else c.last_verified_at end,
       push_missed_at = case when s.push_missed then now() else c.push_missed_at end,
       error_count = 0,

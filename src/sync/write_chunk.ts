@@ -5,6 +5,7 @@ import { withDeadline } from "../storage/client.ts";
 import {
   type ClaimedConnection,
   completeSync,
+  completeSyncs,
   type Completion,
   fenceLease,
   storeCursor,
@@ -87,15 +88,9 @@ export async function writeChunk(
 }
 
 async function completeAlone(deps: SyncDeps, completion: Completion) {
-  if (!deps.completions) {
-    return await completeSync(
-      deps.sql,
-      completion.connection,
-      completion.cursor,
-      completion.schedule,
-    );
-  }
-  const done = await deps.completions.submit(completion);
+  const [done] = deps.completions
+    ? [await deps.completions.submit(completion)]
+    : await completeSyncs(deps.sql, [completion]);
   if (done === null) throw new LeaseLostError(completion.connection.id);
   return done;
 }

@@ -4,18 +4,26 @@ import { setupLogging, teardownLogging } from "../../src/log/setup.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { counterValue } from "../support/sync_harness.ts";
 
-Deno.test("an unhandled rejection is logged and counted instead of killing the daemon", async () => {
+/** Leaves `reason` as an unhandled rejection under the guards; what they logged and counted. */
+async function underGuards(reason: Error) {
   const lines: string[] = [];
   await setupLogging("info", (line) => lines.push(line));
   const metrics = createMetrics();
   const remove = installProcessGuards(metrics);
   try {
-    Promise.reject(Object.assign(new Error("late deadline"), { code: "DEADLINE_EXCEEDED" }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    Promise.reject(reason);
+    await waitFor(() => lines.length > 0, { what: "the guard's log line" });
   } finally {
     remove();
     await teardownLogging();
   }
+  return { lines, metrics };
+}
+
+Deno.test("an unhandled rejection is logged and counted instead of killing the daemon", async () => {
+  const { lines, metrics } = await underGuards(
+    Object.assign(new Error("late deadline"), { code: "DEADLINE_EXCEEDED" }),
+  );
   assertEquals(
     await counterValue(metrics, "calendar_scheduler_errors_total", {
       operation: "unhandled_rejection",
@@ -32,19 +40,9 @@ Deno.test("an unhandled rejection is logged and counted instead of killing the d
 });
 
 Deno.test("a buffered write that raced a closed database connection is a counted warning", async () => {
-  const lines: string[] = [];
-  await setupLogging("info", (line) => lines.push(line));
-  const metrics = createMetrics();
-  const remove = installProcessGuards(metrics);
-  try {
-    Promise.reject(
-      Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" }),
-    );
-    await waitFor(() => lines.length > 0, { what: "the guard's log line" });
-  } finally {
-    remove();
-    await teardownLogging();
-  }
+  const { lines, metrics } = await underGuards(
+    Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" }),
+  );
   const count = (operation: string) =>
     counterValue(metrics, "calendar_scheduler_errors_total", { operation });
   assertEquals([await count("stray_socket_write"), await count("unhandled_rejection")], [1, 0]);

@@ -2,15 +2,9 @@
  * A claim changes no indexed column, so it is a heap-only update: half of every sync's index
  * churn and dead index entries (the completion must move `due_at`, which the claim indexes).
  */
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
+import { insertConnections } from "../support/connection_rows.ts";
 import type { Sql } from "../../src/storage/client.ts";
-import {
-  claimDueForProvider,
-  explainClaimDue,
-  explainClaimForProvider,
-  fenceLease,
-  insertConnection,
-} from "../../src/storage/connections.ts";
+import { claimDueForProvider, explainClaim, fenceLease } from "../../src/storage/connections.ts";
 import { inTransaction } from "../../src/storage/transaction.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -26,15 +20,7 @@ async function xactUpdates(sql: Sql) {
 
 Deno.test("a claim and a run's lease fence are heap-only updates", async () => {
   await using db = await createMigratedDatabase("claim_hot");
-  const provider = await insertProvider(db.sql, { kind: "google", name: "g", allowlisted: true });
-  for (let i = 0; i < 8; i++) {
-    await insertConnection(db.sql, {
-      providerId: provider.id,
-      externalCalendarId: `calendar-${i}`,
-      refreshToken: "rt",
-      accountLabel: null,
-    });
-  }
+  await insertConnections(db.sql, "google", 8);
   const reserved = await db.sql.reserve();
   try {
     const sql = reserved as unknown as Sql;
@@ -82,17 +68,7 @@ Deno.test("due_at is in one index, and both claims are ordered range scans of it
     where i.indrelid = 'external_calendar_connections'::regclass
       and pg_get_indexdef(i.indexrelid) like '%due_at%'`;
   assertEquals(indexes.map((i) => i.name), ["external_calendar_connections_provider_due_idx"]);
-  for (const kind of ["google", "microsoft"] as const) {
-    const provider = await insertProvider(db.sql, { kind, name: kind, allowlisted: true });
-    for (let i = 0; i < 20; i++) {
-      await insertConnection(db.sql, {
-        providerId: provider.id,
-        externalCalendarId: `${kind}-${i}`,
-        refreshToken: "rt",
-        accountLabel: null,
-      });
-    }
-  }
+  for (const kind of ["google", "microsoft"] as const) await insertConnections(db.sql, kind, 20);
   const claim = { limit: 5, leaseMs: 60_000, ownerPrefix: "plan", allowlist: null };
   await inTransaction(db.sql, async (tx) => {
     // At 40 rows a sequential scan is cheapest; the question is which index serves the claim.
@@ -100,8 +76,8 @@ Deno.test("due_at is in one index, and both claims are ordered range scans of it
     const sql = tx as unknown as Sql;
     for (
       const plan of [
-        await explainClaimDue(sql, claim),
-        await explainClaimForProvider(sql, { ...claim, kind: "google" }),
+        await explainClaim(sql, claim),
+        await explainClaim(sql, { ...claim, kind: "google" }),
       ]
     ) {
       const text = plan.join("\n");

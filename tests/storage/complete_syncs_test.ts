@@ -1,10 +1,9 @@
 /** Runs that finish together complete in one statement, each row fenced by its own lease. */
-import { insertProvider } from "../../src/storage/calendar_providers.ts";
+import { insertConnections } from "../support/connection_rows.ts";
 import {
   claimDueForProvider,
   completeSyncs,
   type CompletionSchedule,
-  insertConnection,
   NO_POLL,
 } from "../../src/storage/connections.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
@@ -12,15 +11,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 
 Deno.test("completeSyncs() completes each run with its own cursor and schedule, and fences each lease", async () => {
   await using db = await createMigratedDatabase("complete_syncs");
-  const provider = await insertProvider(db.sql, { kind: "google", name: "g", allowlisted: true });
-  for (let i = 0; i < 3; i++) {
-    await insertConnection(db.sql, {
-      providerId: provider.id,
-      externalCalendarId: `calendar-${i}`,
-      refreshToken: "rt",
-      accountLabel: null,
-    });
-  }
+  await insertConnections(db.sql, "google", 3);
   const claimed = await claimDueForProvider(db.sql, {
     kind: "google",
     limit: 3,
