@@ -1,6 +1,6 @@
 /**
  * @module Detects a connection synced twice at once: sync intervals from the daemons' own log
- * lines (end time and duration) that overlap, cross-checked with the fake's request log.
+ * lines (commit time and duration) that overlap, cross-checked with the fake's request log.
  */
 import type { RecordedRequest } from "../testkit/fake_faults.ts";
 
@@ -28,11 +28,12 @@ export function countDoubleSyncs(input: {
   let syncs = 0;
   for (const line of input.logs) {
     if (line.category !== "calsync.sync" || typeof line.connection_id !== "string") continue;
-    if (typeof line.duration_ms !== "number" || !String(line.message).endsWith("succeeded")) {
-      continue;
-    }
+    if (!String(line.message).endsWith("succeeded")) continue;
+    if (typeof line.duration_ms !== "number" || typeof line.committed_at !== "string") continue;
     syncs++;
-    const end = Date.parse(String(line.time));
+    // The line is written after the run gave its lease back: its own time can be later than the
+    // start of the connection's next run, so the interval ends at the commit the line reports.
+    const end = Date.parse(line.committed_at);
     const list = byConnection.get(line.connection_id) ?? [];
     list.push({ start: end - line.duration_ms, end });
     byConnection.set(line.connection_id, list);

@@ -137,7 +137,7 @@ export async function benchScheduler(
       better: "lower",
       calsync: summarize(doubles.map((d) => d.concurrent)),
       ceiling: null,
-      notes: "must be 0: per connection, sync intervals (end time and duration from every " +
+      notes: "must be 0: per connection, sync intervals (commit time and duration from every " +
         "replica's log) that overlap; connections synced twice in a drain (logs or the fake's " +
         `list log): ${Math.max(...doubles.map((d) => d.repeated))}`,
     });
@@ -177,16 +177,30 @@ async function claimOnly(sql: Sql, providerId: string, count: number): Promise<n
   }
   const seconds = (performance.now() - started) / 1000;
   if (claimed !== count) throw new Error(`Claim-only loop claimed ${claimed} of ${count}`);
-  await settleAll(sql, providerId);
+  await settleAll(sql, providerId, { releaseLeases: true });
   return claimed / seconds;
 }
 
-/** Returns every connection to idle, no lease, so the next run starts from the same state. */
-async function settleAll(sql: Sql, providerId: string): Promise<void> {
+/**
+ * Returns every connection to idle so the next run starts from the same state. Nothing is due
+ * until that run asks: running daemons would otherwise poll every connection between runs, and
+ * those syncs would spill into the next drain. Only the claim-only loop's leases are released
+ * here; a daemon's lease is the daemon's to give back.
+ */
+async function settleAll(
+  sql: Sql,
+  providerId: string,
+  options: { releaseLeases: boolean },
+): Promise<void> {
   await sql`
-    update external_calendar_connections set sync_needed = false, lease_owner = null,
-      lease_expires_at = null, due_at = now(), sync_claimed_seq = sync_requested_seq
+    update external_calendar_connections set sync_needed = false,
+      due_at = now() + interval '1 day', sync_claimed_seq = sync_requested_seq
     where provider_id = ${providerId}`;
+  if (options.releaseLeases) {
+    await sql`
+      update external_calendar_connections set lease_owner = null, lease_expires_at = null
+      where provider_id = ${providerId} and lease_owner is not null`;
+  }
   await sql`vacuum analyze external_calendar_connections`;
 }
 
@@ -256,6 +270,6 @@ async function drainOnce(
     });
     return { seconds, doubles, cores };
   } finally {
-    await settleAll(sql, input.providerId);
+    await settleAll(sql, input.providerId, { releaseLeases: false });
   }
 }

@@ -26,11 +26,18 @@ export async function runSync(
 ): Promise<SyncOutcome> {
   const provider = connection.providerKind;
   const started = performance.now();
-  const endTimer = () =>
-    deps.metrics.syncDuration.observe({ provider }, (performance.now() - started) / 1000);
+  const endTimer = () => {
+    const seconds = (performance.now() - started) / 1000;
+    deps.metrics.syncDuration.observe({ provider }, seconds);
+    return seconds;
+  };
   try {
     const result = await syncPages(deps, connection, signal);
-    endTimer();
+    // The run ends when its last commit gave the lease back; the gate's bookkeeping comes after,
+    // and a line dated later would overlap the next run of this connection that another lane
+    // may already have claimed.
+    const seconds = endTimer();
+    const committedAt = new Date(clockOf(deps)()).toISOString();
     await deps.providerGate?.settle(connection, "success");
     deps.metrics.syncRuns.inc({ provider, outcome: "success" });
     log.info("Sync of connection {connection_id} succeeded", {
@@ -39,7 +46,8 @@ export async function runSync(
       upserted: result.upserted,
       deleted: result.deleted,
       sync_needed: result.syncNeeded,
-      duration_ms: Math.round(performance.now() - started),
+      duration_ms: Math.round(seconds * 1000),
+      committed_at: committedAt,
     });
     return { outcome: "success", ...result };
   } catch (error) {
