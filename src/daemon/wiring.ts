@@ -67,7 +67,11 @@ export function createSyncDeps(
     completions: createGroupCommit(
       (items: Completion[]) =>
         withDeadline(completeSyncs(sql, items), databaseDeadlineMs(config), "Sync completion"),
-      { maxBatch: COMPLETION_BATCH },
+      {
+        maxBatch: COMPLETION_BATCH,
+        onBatch: (size) =>
+          metrics.databaseBatchSize.observe({ statement: "sync_completions" }, size),
+      },
     ),
     adapters: {
       google: createGoogleAdapter({

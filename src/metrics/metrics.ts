@@ -190,6 +190,14 @@ export function createMetrics() {
       help: "Webhook database work waiting for a slot now (capped by DB_QUEUE_MAX).",
       registers,
     }),
+    databaseBatchSize: new Histogram({
+      name: "calsync_db_batch_size",
+      help: "Items written by one grouped statement, by statement (google_notifications: " +
+        "Google deliveries recorded together; sync_completions: runs completed together).",
+      labelNames: ["statement"] as const,
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
+    }),
     databaseUp: new Gauge({
       name: "calsync_database_up",
       help: "1 when the last database health probe succeeded, else 0.",

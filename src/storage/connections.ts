@@ -516,7 +516,10 @@ export async function completeSyncs(
   tx: Tx | Sql,
   completions: readonly Completion[],
 ): Promise<({ syncNeeded: boolean } | null)[]> {
-  const column = <T>(pick: (completion: Completion) => T) => completions.map(pick);
+  // In id order, which the plan (the array's rows, each looked up by id) keeps as it locks: the
+  // batched webhook statements lock connections in id order too, so the two cannot deadlock.
+  const ordered = [...completions].sort((a, b) => compareIds(a.connection.id, b.connection.id));
+  const column = <T>(pick: (completion: Completion) => T) => ordered.map(pick);
   const text = (values: unknown[]) => values.map(String);
   // Booleans and floats travel as text[]: postgres.js binds neither array type on its own.
   const reconcileAt = tx`case when s.verified or c.reconcile_due_at is null
@@ -567,6 +570,12 @@ export async function completeSyncs(
     const syncNeeded = byId.get(c.connection.id);
     return syncNeeded === undefined ? null : { syncNeeded };
   });
+}
+
+/** Orders uuids as PostgreSQL does: by their bytes, which is the lowercase hex text's order. */
+function compareIds(a: string, b: string): number {
+  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** Records a failed sync: one more error, why, and when to try again; releases the lease. */

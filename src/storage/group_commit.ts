@@ -15,7 +15,7 @@ type Pending<I, R> = { item: I; resolve(result: R): void; reject(error: unknown)
  */
 export function createGroupCommit<I, R>(
   flush: (items: I[]) => Promise<R[]>,
-  options: { maxBatch: number },
+  options: { maxBatch: number; onBatch?: (size: number) => void },
 ): GroupCommit<I, R> {
   if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) {
     throw new RangeError(
@@ -28,6 +28,7 @@ export function createGroupCommit<I, R>(
     flushing = true;
     while (queue.length > 0) {
       const batch = queue.splice(0, options.maxBatch);
+      options.onBatch?.(batch.length);
       try {
         const results = await flush(batch.map((pending) => pending.item));
         if (results.length !== batch.length) {

@@ -19,41 +19,61 @@ function expired(what: string): DatabaseDeadlineError {
   );
 }
 
+/** One Google change notification to record: its dedupe key and the channel it names. */
+export type GoogleRecord = { key: string; channelId: string };
+
 /**
- * Records one Google change notification in one statement (one statement is one transaction,
- * and round trips are the cost): inserts the dedupe key if the channel is still known and, only
- * if the key is new, requests a sync exactly as `requestSync` does (request counter, `sync_needed`,
- * `due_at` respecting a backoff or a running sync's lease). It NOTIFYs the scheduler only when the
- * connection was idle: PostgreSQL serialises the commits of NOTIFYing transactions (about 3x
- * fewer deliveries/s at 32 clients in `deno task bench`), and a connection that was already due
- * is known to the scheduler, or is being synced and goes again when that run completes.
+ * Records Google change notifications in one statement (one statement is one transaction, and
+ * round trips and commits are the cost; deliveries that arrive together share them): for each
+ * record whose channel is still known, inserts the dedupe key and, only if the key is new,
+ * requests a sync exactly as `requestSync` does (request counter, `sync_needed`, `due_at`
+ * respecting a backoff or a running sync's lease), once per connection. Returns one outcome per
+ * record, in order; a key twice in one call is recorded for the first and a duplicate after.
+ *
+ * It NOTIFYs the scheduler only for connections that were idle: PostgreSQL serialises the
+ * commits of NOTIFYing transactions (about 3x fewer deliveries/s at 32 clients in `deno task
+ * bench`), and a connection that was already due is known to the scheduler, or is being synced
+ * and goes again when that run completes. Rows are locked in key and id order, as the
+ * scheduler's batched completions lock them, so concurrent batches wait for each other instead
+ * of deadlocking.
  */
-export async function recordGoogleNotification(
+export async function recordGoogleNotifications(
   sql: Sql,
-  input: { key: string; channelId: string },
+  records: readonly GoogleRecord[],
   bounds: RecordBounds = {},
-): Promise<RecordOutcome> {
-  const [row] = await cancelOnAbort(
+): Promise<RecordOutcome[]> {
+  if (records.length === 0) return [];
+  const rows = await cancelOnAbort(
     sql<{ live: boolean; known: boolean; fresh: boolean; notified: number }[]>`
     with live as (
       select clock_timestamp() <= coalesce(${bounds.notAfter ?? null}::timestamptz, 'infinity')
         as ok
     ),
+    input as (
+      select t.ord, t.key, t.channel_id
+      from unnest(${records.map((r) => r.key)}::text[], ${records.map((r) => r.channelId)}::text[])
+        with ordinality as t(key, channel_id, ord)
+      where (select ok from live)
+    ),
     channel as (
-      select connection_id from webhook_channels
-      where provider = 'google' and channel_id = ${input.channelId} and (select ok from live)
+      select i.ord, i.key, w.connection_id from input i
+      join webhook_channels w on w.provider = 'google' and w.channel_id = i.channel_id
+    ),
+    first as (
+      select distinct on (key) ord, key, connection_id from channel order by key, ord
     ),
     inserted as (
       insert into webhook_dedupe_keys (key, provider, connection_id)
-      select ${input.key}, 'google', connection_id from channel
+      select key, 'google', connection_id from first order by key
       on conflict (key) do nothing
-      returning connection_id
+      returning key
     ),
     previous as (
       -- FOR UPDATE reads the row's latest committed state (a sync may just have completed),
-      -- which the statement's snapshot alone could miss.
+      -- which the statement's snapshot alone could miss; ORDER BY sorts before it locks.
       select c.id, c.sync_needed from external_calendar_connections c
-      join inserted on inserted.connection_id = c.id
+      where c.id in (select f.connection_id from first f join inserted using (key))
+      order by c.id
       for update of c
     ),
     requested as (
@@ -62,19 +82,36 @@ export async function recordGoogleNotification(
       from previous
       where c.id = previous.id
       returning c.id, previous.sync_needed as was_needed
+    ),
+    notified as (
+      -- An aggregate's argument is evaluated for every row, so each idle row is notified.
+      select count(pg_notify(${SYNC_CHANNEL}, r.id::text))::int as n from requested r
+      where not r.was_needed
     )
     select
       (select ok from live) as live,
-      exists (select 1 from channel) as known,
-      exists (select 1 from inserted) as fresh,
-      -- An aggregate's argument is evaluated for every row, so each idle row is notified.
-      (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r
-        where not r.was_needed)::int as notified`,
+      ch.ord is not null as known,
+      ins.key is not null as fresh,
+      (select n from notified) as notified
+    from unnest(${records.map((r) => r.key)}::text[]) with ordinality as o(key, ord)
+    left join channel ch on ch.ord = o.ord
+    left join first f on f.ord = o.ord
+    left join inserted ins on ins.key = f.key
+    order by o.ord`,
     bounds.signal,
   );
-  if (!row.live) throw expired("Recording a Google notification");
-  if (!row.known) return "unknown_channel";
-  return row.fresh ? "accepted" : "duplicate";
+  if (!rows[0].live) throw expired("Recording Google notifications");
+  return rows.map((row) => !row.known ? "unknown_channel" : row.fresh ? "accepted" : "duplicate");
+}
+
+/** Records one Google change notification: `recordGoogleNotifications` with one record. */
+export async function recordGoogleNotification(
+  sql: Sql,
+  record: GoogleRecord,
+  bounds: RecordBounds = {},
+): Promise<RecordOutcome> {
+  const [outcome] = await recordGoogleNotifications(sql, [record], bounds);
+  return outcome;
 }
 
 /** One validated Graph notification: its dedupe key and what a new one asks for. */
@@ -120,7 +157,7 @@ export async function recordGraphNotifications(
     ),
     inserted as (
       insert into webhook_dedupe_keys (key, provider, connection_id)
-      select key, 'microsoft', connection_id from matched
+      select key, 'microsoft', connection_id from matched order by key
       on conflict (key) do nothing
       returning key
     ),
@@ -138,11 +175,13 @@ export async function recordGraphNotifications(
       returning w.id
     ),
     previous as (
-      -- As for Google: the row's latest committed state decides whether to NOTIFY.
+      -- As for Google: the row's latest committed state decides whether to NOTIFY, and rows
+      -- are locked in id order.
       select c.id, c.sync_needed, f.full_sync from external_calendar_connections c
       join (select connection_id, bool_or(action = 'full_sync') as full_sync
             from fresh where action in ('sync', 'full_sync') group by connection_id) f
         on f.connection_id = c.id
+      order by c.id
       for update of c
     ),
     requested as (

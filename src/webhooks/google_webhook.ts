@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
 import type { Sql } from "../storage/client.ts";
 import type { ChannelIdentity } from "../storage/webhook_channels.ts";
-import { recordGoogleNotification, type RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
+import type { RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
 import { googleDedupeKey } from "./notification_keys.ts";
 import { type GoogleNotification, parseGoogleNotification } from "./google_notification.ts";
@@ -49,7 +49,7 @@ async function answer(delivery: Delivery): Promise<Response> {
     count(deps, "google", "accepted");
     return c.json({ result: "sync" }, 200);
   }
-  const outcome = await record(delivery, { sql, note });
+  const outcome = await record(delivery, note);
   return respond(delivery, { note, channel, outcome });
 }
 
@@ -133,20 +133,18 @@ function authenticate(
   }
 }
 
-/** Records the notification once (its dedupe key), requesting a sync; 503 when it cannot. */
+/**
+ * Records the notification once (its dedupe key), requesting a sync, together with the
+ * deliveries that arrive meanwhile; 503 when it cannot within the delivery's deadline.
+ */
 async function record(
   { deps, startedAt }: Delivery,
-  { sql, note }: { sql: Sql; note: GoogleNotification },
+  note: GoogleNotification,
 ): Promise<RecordOutcome> {
   try {
-    return await deps.gate.run(
-      "Recording a Google notification",
+    return await deps.googleRecords.submit(
+      { key: googleDedupeKey(note.channelId, note.messageNumber), channelId: note.channelId },
       remaining(startedAt, deps.deadlineMs),
-      (bounds) =>
-        recordGoogleNotification(sql, {
-          key: googleDedupeKey(note.channelId, note.messageNumber),
-          channelId: note.channelId,
-        }, bounds),
     );
   } catch (error) {
     throw unavailable(deps, { note, error });

@@ -1,10 +1,12 @@
 /** @module Mounts the provider webhook endpoints on the HTTP app. */
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { HttpError } from "../core/errors.ts";
+import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
 import type { Sql } from "../storage/client.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { createWorkGate, type WorkGate } from "../storage/work_gate.ts";
+import { createWorkGate, type ShedReason, type WorkGate } from "../storage/work_gate.ts";
+import { createGatedBatches } from "../storage/gated_batches.ts";
+import { type GoogleRecord, recordGoogleNotifications } from "../storage/webhook_dedupe_keys.ts";
 import { type ChannelLookup, createChannelLookup } from "./channel_lookup.ts";
 import { handleGoogleWebhook } from "./google_webhook.ts";
 import { handleMicrosoftWebhook } from "./microsoft_webhook.ts";
@@ -12,6 +14,9 @@ import type { WebhookDeps } from "./webhook_deps.ts";
 
 // Google notifications have no body; anything sizeable is not from Google.
 const GOOGLE_MAX_BODY_BYTES = 4_096;
+
+// Deliveries recorded by one statement at most: at 32 concurrent clients a batch carries ~30.
+const GOOGLE_RECORD_BATCH = 64;
 
 /** Body limits of webhook paths below the global one, enforced before a body is buffered. */
 export const WEBHOOK_BODY_LIMITS: Readonly<Record<string, number>> = {
@@ -34,16 +39,33 @@ export function mountWebhooks(
   },
 ): void {
   const { metrics } = options;
+  const maxQueued = options.queue?.maxQueued ?? 100;
+  const onShed = (reason: ShedReason) => metrics.databaseShed.inc({ reason });
+  const gate = options.gate ?? createWorkGate({
+    maxConcurrent: options.queue?.maxConcurrent ?? 10,
+    maxQueued,
+    onShed,
+    onQueueLength: (length) => metrics.databaseQueued.set(length),
+  });
   const deps: WebhookDeps = {
     sql: options.sql,
     metrics,
     deadlineMs: options.deadlineMs,
     lookup: options.lookup ?? createChannelLookup({ open: options.openSecret }),
-    gate: options.gate ?? createWorkGate({
-      maxConcurrent: options.queue?.maxConcurrent ?? 10,
-      maxQueued: options.queue?.maxQueued ?? 100,
-      onShed: (reason) => metrics.databaseShed.inc({ reason }),
-      onQueueLength: (length) => metrics.databaseQueued.set(length),
+    gate,
+    googleRecords: createGatedBatches({
+      gate,
+      what: "Recording Google notifications",
+      maxBatch: GOOGLE_RECORD_BATCH,
+      maxQueued,
+      onShed,
+      onBatch: (size) =>
+        metrics.databaseBatchSize.observe({ statement: "google_notifications" }, size),
+      flush: async (records: GoogleRecord[], scope) => {
+        const sql = options.sql();
+        if (!sql) throw new DatabaseNotOpenError();
+        return await recordGoogleNotifications(sql, records, scope);
+      },
     }),
   };
   app.all(

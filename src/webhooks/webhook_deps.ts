@@ -3,6 +3,8 @@ import type { Sql } from "../storage/client.ts";
 import type { ProviderKind } from "../core/provider_kind.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { WorkGate } from "../storage/work_gate.ts";
+import type { GatedBatches } from "../storage/gated_batches.ts";
+import type { GoogleRecord, RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
 import type { ChannelLookup } from "./channel_lookup.ts";
 
 /** Dependencies of both webhook endpoints. */
@@ -15,6 +17,8 @@ export type WebhookDeps = {
   deadlineMs: number;
   /** Every statement of a delivery passes here: bounded queue, cancelled at the deadline. */
   gate: WorkGate;
+  /** Google deliveries recorded together, through `gate`, each within its own deadline. */
+  googleRecords: GatedBatches<GoogleRecord, RecordOutcome>;
 };
 
 /** A delivery's result label on `calendar_webhook_notifications_total`. */
