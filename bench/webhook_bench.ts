@@ -18,6 +18,7 @@ import { hasWrk, type LoadChannel, type LoadResult, runLoad } from "./load_gener
 import { findPgbench, runPgbench, webhookWriteScript, type WebhookWriteShape } from "./pgbench.ts";
 import type { BenchContext, Row } from "./report.ts";
 import { summarize } from "./stats.ts";
+import { scrapeMetrics, sumSamples } from "../testkit/prometheus_text.ts";
 
 /** Concurrency of every webhook load: the issue's 32 clients. */
 export const WEBHOOK_CLIENTS = 32;
@@ -70,6 +71,7 @@ export async function benchWebhookIngestion(
     four: emptySeries(),
   };
   const cpuPerDelivery: number[] = [];
+  const perStatement: number[] = [];
   let failedTx = 0;
   let tool: LoadResult["tool"] = useWrk ? "wrk" : "deno";
   let run = 0;
@@ -96,9 +98,12 @@ export async function benchWebhookIngestion(
   const measure: Record<Kind, () => Promise<void>> = {
     calsync: async () => {
       const cpu = processCpuSeconds(daemon.process.pid);
+      const statements = await recordingStatements(daemon.url);
       const r = await load(`${daemon.url}/webhooks/google`, input.seconds);
       const used = processCpuSeconds(daemon.process.pid);
       if (cpu !== null && used !== null) cpuPerDelivery.push(((used - cpu) / r.requests) * 1e6);
+      const after = await recordingStatements(daemon.url);
+      perStatement.push((after.items - statements.items) / (after.count - statements.count));
       record(series.calsync, r.requestsPerSecond, r);
     },
     bare: async () => {
@@ -142,8 +147,19 @@ export async function benchWebhookIngestion(
     connections: input.connections,
     seconds: input.seconds,
     cpuPerDelivery,
+    perStatement,
     failedTx,
   });
+}
+
+/** Deliveries recorded and recording statements so far, from the daemon's batch histogram. */
+async function recordingStatements(url: string): Promise<{ items: number; count: number }> {
+  const samples = await scrapeMetrics(url);
+  const labels = { statement: "google_notifications" };
+  return {
+    items: sumSamples(samples, "calsync_db_batch_size_sum", labels),
+    count: sumSamples(samples, "calsync_db_batch_size_count", labels),
+  };
 }
 
 function emptySeries(): Series {
@@ -172,12 +188,17 @@ function rows(
     connections: number;
     seconds: number;
     cpuPerDelivery: number[];
+    perStatement: number[];
     failedTx: number;
   },
 ): Row[] {
   const tool = about.tool === "wrk" ? "wrk -t2" : "the Deno fallback load generator";
   const cpu = about.cpuPerDelivery.length > 0
     ? `; the daemon used ${Math.round(summarize(about.cpuPerDelivery).median)} µs CPU per delivery`
+    : "";
+  const grouped = about.perStatement.filter(Number.isFinite);
+  const batches = grouped.length > 0
+    ? `, ${summarize(grouped).median.toFixed(1)} deliveries per recording statement`
     : "";
   const busy = (kind: Kind) => `${cores(series[kind].cores)} of ${navigator.hardwareConcurrency}`;
   return [
@@ -192,7 +213,7 @@ function rows(
         `clients, prepared; calsync: ${WEBHOOK_CLIENTS} clients via ${tool}, ${about.seconds} s ` +
         `runs over ${about.connections.toLocaleString("en-US")} connections (the scheduler ` +
         `leaves them alone, so only deliveries to idle connections NOTIFY); cores busy: ` +
-        `calsync ${busy("calsync")}, pgbench ${busy("cte")}${cpu}; target >= 60%`,
+        `calsync ${busy("calsync")}, pgbench ${busy("cte")}${cpu}${batches}; target >= 60%`,
     },
     {
       id: "webhook_rps_vs_bare",

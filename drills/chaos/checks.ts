@@ -3,7 +3,7 @@
  * shown to fail on synthetic evidence of a violation.
  */
 import type { ReconciliationEvidence } from "./final_reconciliation.ts";
-import { sumSamples } from "../drill/prometheus.ts";
+import { sumSamples } from "../../testkit/prometheus_text.ts";
 import type { AuditTrail } from "./audit.ts";
 import {
   type ChaosEvidence,

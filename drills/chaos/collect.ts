@@ -1,6 +1,6 @@
 /** @module Gathers the soak's evidence at the end: processes, metrics, logs, audit and deliveries. */
 import type { LogLine } from "../drill/evidence.ts";
-import { type Sample, scrapeMetrics, sumSamples } from "../drill/prometheus.ts";
+import { type Sample, scrapeMetrics, sumSamples } from "../../testkit/prometheus_text.ts";
 import { sleep } from "../../testkit/wait.ts";
 import { type AuditTrail, measureClockOffset, readAudit } from "./audit.ts";
 import type { ChaosEnvironment } from "./environment.ts";

@@ -1,7 +1,7 @@
 /** @module What the soak collects for its convergence checks, and what a check reports. */
 import type { ReconciliationEvidence } from "./final_reconciliation.ts";
 import type { LogLine, ProviderKind } from "../drill/evidence.ts";
-import type { Sample } from "../drill/prometheus.ts";
+import type { Sample } from "../../testkit/prometheus_text.ts";
 import type { AuditTrail } from "./audit.ts";
 
 /** One connection's mirror and its provider calendar, as `id|title|etag` sorted lines. */

@@ -4,7 +4,7 @@
  * full listing, so drift that only it could find (a fault that left a stale column, a row
  * outside what the cursor brings) shows as repairs here. Zero repairs is the pass.
  */
-import { scrapeMetrics, sumSamples } from "../drill/prometheus.ts";
+import { scrapeMetrics, sumSamples } from "../../testkit/prometheus_text.ts";
 import { sleep } from "../../testkit/wait.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 

@@ -9,7 +9,7 @@ import { insertConnection } from "../../src/storage/connections.ts";
 import { outcome } from "./diagnosis.ts";
 import { DAEMON_SETTINGS, type DrillEnvironment } from "./environment.ts";
 import type { ProviderKind } from "./evidence.ts";
-import { scrapeMetrics, sumSamples } from "./prometheus.ts";
+import { scrapeMetrics, sumSamples } from "../../testkit/prometheus_text.ts";
 import { createRecorder, type Recorder, type ScenarioResult } from "./records.ts";
 import { waitFor } from "../../testkit/wait.ts";
 

@@ -2,7 +2,7 @@
 import { runCli } from "../../testkit/daemon.ts";
 import { DRILL_LAUNCH, type DrillConnection, type DrillEnvironment } from "./environment.ts";
 import type { CommandResult, LogLine, RecoveryEvidence } from "./evidence.ts";
-import { scrapeMetrics, sumSamples } from "./prometheus.ts";
+import { scrapeMetrics, sumSamples } from "../../testkit/prometheus_text.ts";
 import { mirrorTuples, readConnection } from "./snapshot.ts";
 import { waitFor } from "../../testkit/wait.ts";
 

@@ -13,7 +13,7 @@ import { checkExclusiveSyncs, ownerPid } from "../../drills/chaos/overlap.ts";
 import { FAULT_KINDS } from "../../drills/chaos/faults.ts";
 import { createPrng } from "../../drills/chaos/prng.ts";
 import type { LogLine } from "../../drills/drill/evidence.ts";
-import type { Sample } from "../../drills/drill/prometheus.ts";
+import type { Sample } from "../../testkit/prometheus_text.ts";
 
 const CHAOS = new URL("../../drills/chaos.ts", import.meta.url).pathname;
 const C1 = "00000000-0000-4000-8000-000000000001";

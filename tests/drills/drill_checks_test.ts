@@ -43,7 +43,7 @@ import type {
 } from "../../drills/drill/evidence.ts";
 import { buildReport, renderResultsBlock } from "../../drills/drill/report.ts";
 import { createRecorder, emptyResult } from "../../drills/drill/records.ts";
-import { parseSamples, sumSamples } from "../../drills/drill/prometheus.ts";
+import { parseSamples, sumSamples } from "../../testkit/prometheus_text.ts";
 
 const NOW = Date.parse("2026-01-02T10:00:00Z");
 const EVENTS = ['e1 | "1" | confirmed | Standup', 'e2 | "2" | confirmed | Review'];
