@@ -22,6 +22,8 @@ export type ResultsBlock = {
   driftRepaired: Verdict;
   /** The change feed's subscriber outage. */
   subscriberOutage: Verdict;
+  /** The provider-wide outage: the breaker holds the provider off, then all connections recover. */
+  providerOutage: Verdict;
 };
 
 /** A whole drill run: what ran where, every check, every verification query, the results. */
@@ -109,6 +111,7 @@ export function buildReport(input: {
       emptyListing: freshness("guard"),
       driftRepaired: freshness("reconcile"),
       subscriberOutage: verdict(checks.filter((c) => c.scenario === "subscriber")),
+      providerOutage: verdict(checks.filter((c) => c.scenario === "outage")),
     },
     passed: status === "PASS",
   };
@@ -131,6 +134,7 @@ export function renderResultsBlock(results: ResultsBlock): string {
     `**Empty Listing Held By Guard:** \`${results.emptyListing}\``,
     `**Reconciliation Repairs Drift:** \`${results.driftRepaired}\``,
     `**Subscriber Outage Delivered In Order:** \`${results.subscriberOutage}\``,
+    `**Provider-Wide Outage Held By Breaker:** \`${results.providerOutage}\``,
     "",
   ].join("\n");
 }

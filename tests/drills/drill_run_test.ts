@@ -12,6 +12,7 @@ const RESULT_LINES = [
   "**Empty Listing Held By Guard:** `PASS`",
   "**Reconciliation Repairs Drift:** `PASS`",
   "**Subscriber Outage Delivered In Order:** `PASS`",
+  "**Provider-Wide Outage Held By Breaker:** `PASS`",
 ];
 
 Deno.test("deno task drill passes end to end against the machine's PostgreSQL", async () => {
@@ -54,6 +55,7 @@ Deno.test("deno task drill passes end to end against the machine's PostgreSQL", 
         "freshness/unavailable",
         "freshness/guard",
         "freshness/reconcile",
+        "outage/503-all",
       ]
     ) {
       for (const provider of ["google", "microsoft"]) {

@@ -71,7 +71,8 @@ async function lateCommitsUnder(
     return response.status;
   };
   try {
-    // Warm: the channel is cached, so each delivery below is exactly one recording statement.
+    // Warm: the channel is cached, so the deliveries below need only the recording statement
+    // (those that arrive together share one).
     assertEquals(await deliver(1), 200);
     fault(proxy);
     const statuses = await Promise.all(
