@@ -187,7 +187,8 @@ export function createMetrics() {
     }),
     databaseQueued: new Gauge({
       name: "calsync_db_work_queued",
-      help: "Webhook database work waiting for a slot now (capped by DB_QUEUE_MAX).",
+      help: "Webhook database work waiting now, for a database slot or (Google deliveries) for " +
+        "a recording batch; each queue is capped by DB_QUEUE_MAX.",
       registers,
     }),
     databaseBatchSize: new Histogram({

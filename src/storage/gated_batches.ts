@@ -28,6 +28,8 @@ export type GatedBatchesOptions<I, R> = {
   onShed?: (reason: ShedReason) => void;
   /** Told each batch's size as it goes out. */
   onBatch?: (size: number) => void;
+  /** Told how many items wait for a batch, whenever that changes. */
+  onQueueLength?: (length: number) => void;
 };
 
 type Pending<I, R> = {
@@ -54,6 +56,7 @@ export function createGatedBatches<I, R>(options: GatedBatchesOptions<I, R>): Ga
     const at = queue.indexOf(pending);
     if (at < 0) return;
     queue.splice(at, 1);
+    options.onQueueLength?.(queue.length);
     options.onShed?.("deadline");
     pending.reject(
       new DatabaseDeadlineError(`${options.what} waited ${deadlineMs} ms for a batch`),
@@ -81,6 +84,7 @@ export function createGatedBatches<I, R>(options: GatedBatchesOptions<I, R>): Ga
     flushing = true;
     while (queue.length > 0) {
       const batch = queue.splice(0, options.maxBatch);
+      options.onQueueLength?.(queue.length);
       for (const pending of batch) clearTimeout(pending.timer);
       options.onBatch?.(batch.length);
       await write(batch);
@@ -102,6 +106,7 @@ export function createGatedBatches<I, R>(options: GatedBatchesOptions<I, R>): Ga
           reject,
         };
         queue.push(pending);
+        options.onQueueLength?.(queue.length);
         // Alone, the item goes out at once (next() takes it before its first await); behind a
         // batch in flight, it waits no longer than its deadline.
         if (!flushing) void next();

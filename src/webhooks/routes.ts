@@ -41,11 +41,17 @@ export function mountWebhooks(
   const { metrics } = options;
   const maxQueued = options.queue?.maxQueued ?? 100;
   const onShed = (reason: ShedReason) => metrics.databaseShed.inc({ reason });
+  // Work waits in the gate for a slot, and Google deliveries before it for a batch: both count.
+  const queued = { gate: 0, batches: 0 };
+  const showQueued = (part: keyof typeof queued, length: number) => {
+    queued[part] = length;
+    metrics.databaseQueued.set(queued.gate + queued.batches);
+  };
   const gate = options.gate ?? createWorkGate({
     maxConcurrent: options.queue?.maxConcurrent ?? 10,
     maxQueued,
     onShed,
-    onQueueLength: (length) => metrics.databaseQueued.set(length),
+    onQueueLength: (length) => showQueued("gate", length),
   });
   const deps: WebhookDeps = {
     sql: options.sql,
@@ -59,6 +65,7 @@ export function mountWebhooks(
       maxBatch: GOOGLE_RECORD_BATCH,
       maxQueued,
       onShed,
+      onQueueLength: (length) => showQueued("batches", length),
       onBatch: (size) =>
         metrics.databaseBatchSize.observe({ statement: "google_notifications" }, size),
       flush: async (records: GoogleRecord[], scope) => {

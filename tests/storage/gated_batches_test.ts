@@ -53,6 +53,7 @@ Deno.test("an item alone goes out at once; items behind a batch in flight share 
 
 Deno.test("an item still queued at its deadline is dropped before it reaches the database", async () => {
   const shed: ShedReason[] = [];
+  const lengths: number[] = [];
   const held = heldFlush();
   const batches = createGatedBatches({
     gate: gate(shed),
@@ -60,6 +61,7 @@ Deno.test("an item still queued at its deadline is dropped before it reaches the
     maxBatch: 8,
     maxQueued: 1,
     onShed: (r) => shed.push(r),
+    onQueueLength: (n) => lengths.push(n),
     flush: held.flush,
   });
   const a = batches.submit("a", 60_000);
@@ -71,6 +73,7 @@ Deno.test("an item still queued at its deadline is dropped before it reaches the
   assertEquals(await a, "A");
   assertEquals(held.batches.map((batch) => batch.items), [["a"]]);
   assertEquals(shed, ["queue_full", "deadline"]);
+  assertEquals(lengths, [1, 0, 1, 0]);
 });
 
 Deno.test("a batch runs under its earliest deadline, and every item of a failed batch fails", async () => {
