@@ -8,7 +8,8 @@
  * Deadlines are kept per item: an item still queued at its deadline is dropped before it reaches
  * the database, and a batch runs under the earliest deadline of its items, so the gate cancels
  * it, and its `notAfter` stops it writing, no later than any of its items answers. Nothing an
- * item's caller was told failed can commit afterwards.
+ * item's caller was told failed can commit afterwards. A batch the gate shed before it reached
+ * the database (no slot by that deadline) gives its other items another try.
  */
 import { DatabaseDeadlineError, DatabaseQueueFullError } from "../core/errors.ts";
 import type { ShedReason, WorkGate, WorkScope } from "./work_gate.ts";
@@ -63,33 +64,45 @@ export function createGatedBatches<I, R>(options: GatedBatchesOptions<I, R>): Ga
     );
   };
 
-  const write = async (batch: Pending<I, R>[]) => {
+  /** Writes one batch; resolves to its items that may try again (it never reached the database). */
+  const write = async (batch: Pending<I, R>[]): Promise<Pending<I, R>[]> => {
     const left = Math.min(...batch.map((pending) => pending.deadline)) - performance.now();
+    let sent = false;
     try {
-      const results = await options.gate.run(
-        options.what,
-        Math.max(1, left),
-        (scope) => options.flush(batch.map((pending) => pending.item), scope),
-      );
+      const results = await options.gate.run(options.what, Math.max(1, left), async (scope) => {
+        sent = true;
+        options.onBatch?.(batch.length);
+        return await options.flush(batch.map((pending) => pending.item), scope);
+      });
       if (results.length !== batch.length) {
         throw new Error(`flush returned ${results.length} results for ${batch.length} items`);
       }
       batch.forEach((pending, i) => pending.resolve(results[i]));
+      return [];
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      // Shed while it waited for a slot, at its earliest deadline: the items with time left
+      // go again, so one delivery near its end does not take the others down with it.
+      const now = performance.now();
+      const again = !sent && error instanceof DatabaseDeadlineError
+        ? batch.filter((pending) => pending.deadline > now)
+        : [];
+      for (const pending of batch) if (!again.includes(pending)) pending.reject(error);
+      return again;
     }
   };
 
   const next = async () => {
     flushing = true;
-    while (queue.length > 0) {
-      const batch = queue.splice(0, options.maxBatch);
-      options.onQueueLength?.(queue.length);
-      for (const pending of batch) clearTimeout(pending.timer);
-      options.onBatch?.(batch.length);
-      await write(batch);
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, options.maxBatch);
+        for (const pending of batch) clearTimeout(pending.timer);
+        options.onQueueLength?.(queue.length);
+        queue.unshift(...await write(batch));
+      }
+    } finally {
+      flushing = false;
     }
-    flushing = false;
   };
 
   return {

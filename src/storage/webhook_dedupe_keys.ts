@@ -23,6 +23,12 @@ function expired(what: string): DatabaseDeadlineError {
 export type GoogleRecord = { key: string; channelId: string };
 
 /**
+ * What recording did with one record of a batch: `deferred` when its connection was locked (a
+ * sync writing it) and the batch did not wait, so nothing of it was written.
+ */
+export type BatchOutcome = RecordOutcome | "deferred";
+
+/**
  * Records Google change notifications in one statement (one statement is one transaction, and
  * round trips and commits are the cost; deliveries that arrive together share them): for each
  * record whose channel is still known, inserts the dedupe key and, only if the key is new,
@@ -30,28 +36,32 @@ export type GoogleRecord = { key: string; channelId: string };
  * respecting a backoff or a running sync's lease), once per connection. Returns one outcome per
  * record, in order; a key twice in one call is recorded for the first and a duplicate after.
  *
+ * A batch does not wait for a connection another transaction holds (a sync's write transaction
+ * locks its connection until it commits, for seconds at worst): those records come back
+ * `deferred`, with nothing written, so one busy connection delays only its own deliveries, and
+ * a batch can never be one side of a lock cycle. `waitForLocks` (one delivery alone) waits.
+ *
  * It NOTIFYs the scheduler only for connections that were idle: PostgreSQL serialises the
  * commits of NOTIFYing transactions (about 3x fewer deliveries/s at 32 clients in `deno task
  * bench`), and a connection that was already due is known to the scheduler, or is being synced
- * and goes again when that run completes. Rows are locked in key and id order, as the
- * scheduler's batched completions lock them, so concurrent batches wait for each other instead
- * of deadlocking.
+ * and goes again when that run completes.
  */
 export async function recordGoogleNotifications(
   sql: Sql,
   records: readonly GoogleRecord[],
-  bounds: RecordBounds = {},
-): Promise<RecordOutcome[]> {
+  bounds: RecordBounds & { waitForLocks?: boolean } = {},
+): Promise<BatchOutcome[]> {
   if (records.length === 0) return [];
+  const keys = records.map((r) => r.key);
   const rows = await cancelOnAbort(
-    sql<{ live: boolean; known: boolean; fresh: boolean; notified: number }[]>`
+    sql<{ live: boolean; known: boolean; deferred: boolean; fresh: boolean; n: number }[]>`
     with live as (
       select clock_timestamp() <= coalesce(${bounds.notAfter ?? null}::timestamptz, 'infinity')
         as ok
     ),
     input as (
       select t.ord, t.key, t.channel_id
-      from unnest(${records.map((r) => r.key)}::text[], ${records.map((r) => r.channelId)}::text[])
+      from unnest(${keys}::text[], ${records.map((r) => r.channelId)}::text[])
         with ordinality as t(key, channel_id, ord)
       where (select ok from live)
     ),
@@ -59,8 +69,18 @@ export async function recordGoogleNotifications(
       select i.ord, i.key, w.connection_id from input i
       join webhook_channels w on w.provider = 'google' and w.channel_id = i.channel_id
     ),
+    locked as (
+      -- FOR UPDATE reads the row's latest committed state (a sync may just have completed),
+      -- which the statement's snapshot alone could miss. Locked before any key is written.
+      select c.id, c.sync_needed from external_calendar_connections c
+      where c.id in (select connection_id from channel)
+      order by c.id
+      for update of c ${bounds.waitForLocks ? sql`` : sql`skip locked`}
+    ),
     first as (
-      select distinct on (key) ord, key, connection_id from channel order by key, ord
+      select distinct on (key) ord, key, connection_id from channel
+      where connection_id in (select id from locked)
+      order by key, ord
     ),
     inserted as (
       insert into webhook_dedupe_keys (key, provider, connection_id)
@@ -68,20 +88,13 @@ export async function recordGoogleNotifications(
       on conflict (key) do nothing
       returning key
     ),
-    previous as (
-      -- FOR UPDATE reads the row's latest committed state (a sync may just have completed),
-      -- which the statement's snapshot alone could miss; ORDER BY sorts before it locks.
-      select c.id, c.sync_needed from external_calendar_connections c
-      where c.id in (select f.connection_id from first f join inserted using (key))
-      order by c.id
-      for update of c
-    ),
     requested as (
       update external_calendar_connections c set
         ${syncRequestAssignments(sql, { notification: true })}
-      from previous
-      where c.id = previous.id
-      returning c.id, previous.sync_needed as was_needed
+      from locked l
+      where c.id = l.id
+        and l.id in (select f.connection_id from first f join inserted using (key))
+      returning c.id, l.sync_needed as was_needed
     ),
     notified as (
       -- An aggregate's argument is evaluated for every row, so each idle row is notified.
@@ -91,26 +104,40 @@ export async function recordGoogleNotifications(
     select
       (select ok from live) as live,
       ch.ord is not null as known,
+      ch.ord is not null and l.id is null as deferred,
       ins.key is not null as fresh,
-      (select n from notified) as notified
-    from unnest(${records.map((r) => r.key)}::text[]) with ordinality as o(key, ord)
+      (select n from notified) as n
+    from unnest(${keys}::text[]) with ordinality as o(key, ord)
     left join channel ch on ch.ord = o.ord
+    left join locked l on l.id = ch.connection_id
     left join first f on f.ord = o.ord
     left join inserted ins on ins.key = f.key
     order by o.ord`,
     bounds.signal,
   );
   if (!rows[0].live) throw expired("Recording Google notifications");
-  return rows.map((row) => !row.known ? "unknown_channel" : row.fresh ? "accepted" : "duplicate");
+  return rows.map((row) =>
+    !row.known
+      ? "unknown_channel"
+      : row.deferred
+      ? "deferred"
+      : row.fresh
+      ? "accepted"
+      : "duplicate"
+  );
 }
 
-/** Records one Google change notification: `recordGoogleNotifications` with one record. */
+/** Records one Google change notification, waiting for its connection if a sync holds it. */
 export async function recordGoogleNotification(
   sql: Sql,
   record: GoogleRecord,
   bounds: RecordBounds = {},
 ): Promise<RecordOutcome> {
-  const [outcome] = await recordGoogleNotifications(sql, [record], bounds);
+  const [outcome] = await recordGoogleNotifications(sql, [record], {
+    ...bounds,
+    waitForLocks: true,
+  });
+  if (outcome === "deferred") throw new Error("A recording that waits for locks was deferred");
   return outcome;
 }
 

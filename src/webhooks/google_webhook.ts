@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { DatabaseNotOpenError, HttpError } from "../core/errors.ts";
 import type { Sql } from "../storage/client.ts";
 import type { ChannelIdentity } from "../storage/webhook_channels.ts";
-import type { RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
+import { recordGoogleNotification, type RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
 import { logger } from "../log/setup.ts";
 import { googleDedupeKey } from "./notification_keys.ts";
 import { type GoogleNotification, parseGoogleNotification } from "./google_notification.ts";
@@ -49,7 +49,7 @@ async function answer(delivery: Delivery): Promise<Response> {
     count(deps, "google", "accepted");
     return c.json({ result: "sync" }, 200);
   }
-  const outcome = await record(delivery, note);
+  const outcome = await record(delivery, { sql, note });
   return respond(delivery, { note, channel, outcome });
 }
 
@@ -135,16 +135,25 @@ function authenticate(
 
 /**
  * Records the notification once (its dedupe key), requesting a sync, together with the
- * deliveries that arrive meanwhile; 503 when it cannot within the delivery's deadline.
+ * deliveries that arrive meanwhile; 503 when it cannot within the delivery's deadline. A delivery
+ * whose connection a sync holds locked is recorded on its own, waiting for that lock, so it does
+ * not hold up the others.
  */
 async function record(
   { deps, startedAt }: Delivery,
-  note: GoogleNotification,
+  { sql, note }: { sql: Sql; note: GoogleNotification },
 ): Promise<RecordOutcome> {
+  const entry = {
+    key: googleDedupeKey(note.channelId, note.messageNumber),
+    channelId: note.channelId,
+  };
   try {
-    return await deps.googleRecords.submit(
-      { key: googleDedupeKey(note.channelId, note.messageNumber), channelId: note.channelId },
+    const outcome = await deps.googleRecords.submit(entry, remaining(startedAt, deps.deadlineMs));
+    if (outcome !== "deferred") return outcome;
+    return await deps.gate.run(
+      "Recording a Google notification",
       remaining(startedAt, deps.deadlineMs),
+      (bounds) => recordGoogleNotification(sql, entry, bounds),
     );
   } catch (error) {
     throw unavailable(deps, { note, error });

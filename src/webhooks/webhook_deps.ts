@@ -4,7 +4,7 @@ import type { ProviderKind } from "../core/provider_kind.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { WorkGate } from "../storage/work_gate.ts";
 import type { GatedBatches } from "../storage/gated_batches.ts";
-import type { GoogleRecord, RecordOutcome } from "../storage/webhook_dedupe_keys.ts";
+import type { BatchOutcome, GoogleRecord } from "../storage/webhook_dedupe_keys.ts";
 import type { ChannelLookup } from "./channel_lookup.ts";
 
 /** Dependencies of both webhook endpoints. */
@@ -18,7 +18,7 @@ export type WebhookDeps = {
   /** Every statement of a delivery passes here: bounded queue, cancelled at the deadline. */
   gate: WorkGate;
   /** Google deliveries recorded together, through `gate`, each within its own deadline. */
-  googleRecords: GatedBatches<GoogleRecord, RecordOutcome>;
+  googleRecords: GatedBatches<GoogleRecord, BatchOutcome>;
 };
 
 /** A delivery's result label on `calendar_webhook_notifications_total`. */

@@ -107,3 +107,30 @@ Deno.test("a batch runs under its earliest deadline, and every item of a failed 
   (await held.reached(2)).done.resolve();
   assertEquals(await next, "NEXT");
 });
+
+Deno.test("a batch shed at its earliest deadline before reaching the database retries the others", async () => {
+  const held = heldFlush();
+  const shared = createWorkGate({ maxConcurrent: 1, maxQueued: 4 });
+  const batches = createGatedBatches({
+    gate: shared,
+    what: "Recording",
+    maxBatch: 8,
+    maxQueued: 8,
+    flush: held.flush,
+  });
+  const a = batches.submit("a", 60_000);
+  const first = await held.reached(0);
+  const soon = batches.submit("soon", 40);
+  const later = batches.submit("later", 60_000);
+  // Other work takes the only slot as the first batch gives it back.
+  const other = Promise.withResolvers<string>();
+  const otherWork = shared.run("lookup", 60_000, () => other.promise);
+  first.done.resolve();
+  assertEquals(await a, "A");
+  await assertRejects(() => soon, DatabaseDeadlineError);
+  other.resolve("done");
+  await otherWork;
+  (await held.reached(1)).done.resolve();
+  assertEquals(await later, "LATER");
+  assertEquals(held.batches.map((batch) => batch.items), [["a"], ["later"]]);
+});

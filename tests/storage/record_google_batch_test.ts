@@ -1,6 +1,9 @@
 /** Google deliveries recorded together: one outcome each, one sync request per connection. */
 import { DatabaseDeadlineError } from "../../src/core/errors.ts";
-import { recordGoogleNotifications } from "../../src/storage/webhook_dedupe_keys.ts";
+import {
+  recordGoogleNotification,
+  recordGoogleNotifications,
+} from "../../src/storage/webhook_dedupe_keys.ts";
 import { SYNC_CHANNEL } from "../../src/storage/connections.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { insertConnections } from "../support/connection_rows.ts";
@@ -63,4 +66,35 @@ Deno.test("recordGoogleNotifications() writes nothing when it starts after its n
   const [keys] = await db.sql<{ n: number }[]>`select count(*)::int as n from webhook_dedupe_keys`;
   assertEquals(keys.n, 0);
   assertEquals((await requests(db.sql))[0].seq, row.seq);
+});
+
+Deno.test("recordGoogleNotifications() defers, writing nothing, records whose connection another transaction holds", async () => {
+  await using db = await createMigratedDatabase("record_google_deferred");
+  await insertConnections(db.sql, "google", 2);
+  const [held, free] = await requests(db.sql);
+  const heldChannel = await addLiveChannel(db.sql, held.id, "google");
+  const freeChannel = await addLiveChannel(db.sql, free.id, "google");
+  const locked = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const sync = db.sql.begin(async (tx) => {
+    await tx`select 1 from external_calendar_connections where id = ${held.id} for update`;
+    locked.resolve();
+    await release.promise;
+  });
+  await locked.promise;
+  const outcomes = await recordGoogleNotifications(db.sql, [
+    { key: "k-held", channelId: heldChannel },
+    { key: "k-free", channelId: freeChannel },
+  ]);
+  assertEquals(outcomes, ["deferred", "accepted"]);
+  const keys = await db.sql<{ key: string }[]>`select key from webhook_dedupe_keys order by key`;
+  assertEquals(keys.map((row) => row.key), ["k-free"]);
+  release.resolve();
+  await sync;
+  assertEquals(
+    await recordGoogleNotification(db.sql, { key: "k-held", channelId: heldChannel }),
+    "accepted",
+  );
+  const after = await requests(db.sql);
+  assertEquals(after.map((row, i) => row.seq - [held, free][i].seq), [1, 1]);
 });

@@ -123,6 +123,38 @@ Deno.test("a Google change records one dedupe key, bumps the counter and notifie
   await waitFor(() => fx.syncs.includes(fx.connectionId), { what: "NOTIFY" });
 });
 
+Deno.test("a delivery whose connection a sync holds waits alone; other connections' are answered meanwhile", async () => {
+  await using fx = await googleWebhook();
+  const other = await fx.listeningConnection({
+    calendar: "other@gmail.com",
+    refreshToken: "1//other",
+    secret: SECRET,
+    resourceId: RESOURCE_ID,
+  });
+  const before = await connectionState(fx.db.sql, fx.connectionId);
+  // A sync's write transaction holds the connection's row until it commits.
+  const locked = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const sync = fx.db.sql.begin(async (tx) => {
+    await tx`select 1 from external_calendar_connections where id = ${fx.connectionId} for update`;
+    locked.resolve();
+    await release.promise;
+  });
+  await locked.promise;
+  const busy = post(fx.server.url, googleHeaders(fx.channelId, { "x-goog-message-number": "11" }));
+  const free = await post(
+    fx.server.url,
+    googleHeaders(other.channelId, { "x-goog-message-number": "12" }),
+  );
+  assertEquals([free.status, free.json], [200, { result: "accepted" }]);
+  release.resolve();
+  await sync;
+  const answered = await busy;
+  assertEquals([answered.status, answered.json], [200, { result: "accepted" }]);
+  const after = await connectionState(fx.db.sql, fx.connectionId);
+  assertEquals(after, { seq: before.seq + 1, sync_needed: true, keys: 1 });
+});
+
 Deno.test("a duplicate Google delivery gets 200 and changes nothing", async () => {
   await using fx = await googleWebhook();
   assertEquals((await post(fx.server.url, googleHeaders(fx.channelId))).status, 200);
