@@ -516,10 +516,7 @@ export async function completeSyncs(
   tx: Tx | Sql,
   completions: readonly Completion[],
 ): Promise<({ syncNeeded: boolean } | null)[]> {
-  // In id order, which the plan (the array's rows, each looked up by id) keeps as it locks: the
-  // batched webhook statements lock connections in id order too, so the two cannot deadlock.
-  const ordered = [...completions].sort((a, b) => compareIds(a.connection.id, b.connection.id));
-  const column = <T>(pick: (completion: Completion) => T) => ordered.map(pick);
+  const column = <T>(pick: (completion: Completion) => T) => completions.map(pick);
   const text = (values: unknown[]) => values.map(String);
   // Booleans and floats travel as text[]: postgres.js binds neither array type on its own.
   const reconcileAt = tx`case when s.verified or c.reconcile_due_at is null
@@ -541,6 +538,14 @@ export async function completeSyncs(
         v.push_missed::boolean as push_missed, v.reconcile_s::float8 as reconcile_s,
         v.long_s::float8 as long_s, v.short_s::float8 as short_s
       from v
+    ), locked as (
+      -- The rows are locked in id order before any is updated, whatever join the plan picks
+      -- (a hash join updates in heap order): Graph's batches lock connections in id order too,
+      -- so the two cannot deadlock.
+      select c.id from external_calendar_connections c
+      where c.id in (select id from s)
+      order by c.id
+      for no key update of c
     )
     update external_calendar_connections c set
       sync_cursor = s.cursor,
@@ -562,7 +567,7 @@ export async function completeSyncs(
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
-    from s
+    from s join locked on locked.id = s.id
     where c.id = s.id and c.lease_owner = s.owner
     returning c.id, c.sync_needed`;
   const byId = new Map(rows.map((row) => [row.id, row.sync_needed]));
@@ -570,12 +575,6 @@ export async function completeSyncs(
     const syncNeeded = byId.get(c.connection.id);
     return syncNeeded === undefined ? null : { syncNeeded };
   });
-}
-
-/** Orders uuids as PostgreSQL does: by their bytes, which is the lowercase hex text's order. */
-function compareIds(a: string, b: string): number {
-  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
-  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** Records a failed sync: one more error, why, and when to try again; releases the lease. */
