@@ -105,15 +105,29 @@ export async function adoptConsent(
   return true;
 }
 
+/**
+ * Locks an account's connections in one status, in id order: every statement that locks several
+ * connections does so in id order (completions, webhook batches), so none can deadlock another.
+ */
+function lockedInIdOrder(sql: Sql | Tx, accountId: string, status: string) {
+  return sql`
+    select id from external_calendar_connections
+    where account_id = ${accountId} and status = ${status}
+    order by id
+    for no key update`;
+}
+
 /** Makes an account's `reauth_required` connections active and requests a sync of each. */
 async function reactivateConnections(sql: Sql | Tx, accountId: string): Promise<number> {
   const rows = await sql`
-    with updated as (
-      update external_calendar_connections set status = 'active', error_count = 0,
-        sync_needed = true, sync_requested_seq = sync_requested_seq + 1, backoff_until = null,
+    with locked as (
+      ${lockedInIdOrder(sql, accountId, "reauth_required")}
+    ), updated as (
+      update external_calendar_connections c set status = 'active', error_count = 0,
+        sync_needed = true, sync_requested_seq = c.sync_requested_seq + 1, backoff_until = null,
         due_at = now(), lease_owner = null, lease_expires_at = null, updated_at = now()
-      where account_id = ${accountId} and status = 'reauth_required'
-      returning id
+      from locked where c.id = locked.id
+      returning c.id
     )
     select id, pg_notify(${SYNC_CHANNEL}, id::text) from updated`;
   return rows.length;
@@ -188,11 +202,12 @@ export async function markAccountReauthRequired(
         last_error = ${tx.json(lastError as never)}, updated_at = now()
       where id = ${accountId}`;
     return await tx`
-      update external_calendar_connections set status = 'reauth_required',
+      with locked as (${lockedInIdOrder(tx, accountId, "active")})
+      update external_calendar_connections c set status = 'reauth_required',
         last_error = ${tx.json(lastError as never)}, backoff_until = null, sync_needed = true,
         updated_at = now()
-      where account_id = ${accountId} and status = 'active'
-      returning id`;
+      from locked where c.id = locked.id
+      returning c.id`;
   });
   return { connections: result.length };
 }
