@@ -52,21 +52,23 @@ export async function recordGoogleNotifications(
   bounds: RecordBounds & { waitForLocks?: boolean } = {},
 ): Promise<BatchOutcome[]> {
   if (records.length === 0) return [];
-  const keys = records.map((r) => r.key);
-  const rows = await cancelOnAbort(
-    sql<{ live: boolean; known: boolean; deferred: boolean; fresh: boolean; n: number }[]>`
+  // A key twice in one batch is sent once: its repeats share the first one's fate, or are
+  // duplicates of it. Outcomes are worked out here, so the statement returns four arrays.
+  const unique = [...new Map(records.map((r) => [r.key, r])).values()];
+  const channelIds = unique.map((r) => r.channelId);
+  const [row] = await cancelOnAbort(
+    sql<{ live: boolean; known: string[]; held: string[]; fresh: string[]; n: number }[]>`
     with live as (
       select clock_timestamp() <= coalesce(${bounds.notAfter ?? null}::timestamptz, 'infinity')
         as ok
     ),
     input as (
-      select t.ord, t.key, t.channel_id
-      from unnest(${keys}::text[], ${records.map((r) => r.channelId)}::text[])
-        with ordinality as t(key, channel_id, ord)
+      select t.key, t.channel_id
+      from unnest(${unique.map((r) => r.key)}::text[], ${channelIds}::text[]) as t(key, channel_id)
       where (select ok from live)
     ),
     channel as (
-      select i.ord, i.key, w.connection_id from input i
+      select i.key, w.connection_id from input i
       join webhook_channels w on w.provider = 'google' and w.channel_id = i.channel_id
     ),
     locked as (
@@ -77,54 +79,50 @@ export async function recordGoogleNotifications(
       order by c.id
       for update of c ${bounds.waitForLocks ? sql`` : sql`skip locked`}
     ),
-    first as (
-      select distinct on (key) ord, key, connection_id from channel
-      where connection_id in (select id from locked)
-      order by key, ord
+    held as (
+      select ch.key, ch.connection_id from channel ch join locked l on l.id = ch.connection_id
     ),
     inserted as (
       insert into webhook_dedupe_keys (key, provider, connection_id)
-      select key, 'google', connection_id from first order by key
+      select key, 'google', connection_id from held order by key
       on conflict (key) do nothing
-      returning key
+      returning key, connection_id
     ),
     requested as (
       update external_calendar_connections c set
         ${syncRequestAssignments(sql, { notification: true })}
       from locked l
-      where c.id = l.id
-        and l.id in (select f.connection_id from first f join inserted using (key))
+      where c.id = l.id and c.id in (select connection_id from inserted)
       returning c.id, l.sync_needed as was_needed
-    ),
-    notified as (
-      -- An aggregate's argument is evaluated for every row, so each idle row is notified.
-      select count(pg_notify(${SYNC_CHANNEL}, r.id::text))::int as n from requested r
-      where not r.was_needed
     )
     select
       (select ok from live) as live,
-      ch.ord is not null as known,
-      ch.ord is not null and l.id is null as deferred,
-      ins.key is not null as fresh,
-      (select n from notified) as n
-    from unnest(${keys}::text[]) with ordinality as o(key, ord)
-    left join channel ch on ch.ord = o.ord
-    left join locked l on l.id = ch.connection_id
-    left join first f on f.ord = o.ord
-    left join inserted ins on ins.key = f.key
-    order by o.ord`,
+      array(select key from channel) as known,
+      array(select key from held) as held,
+      array(select key from inserted) as fresh,
+      -- An aggregate's argument is evaluated for every row, so each idle row is notified.
+      (select count(pg_notify(${SYNC_CHANNEL}, r.id::text)) from requested r
+        where not r.was_needed)::int as n`,
     bounds.signal,
   );
-  if (!rows[0].live) throw expired("Recording Google notifications");
-  return rows.map((row) =>
-    !row.known
-      ? "unknown_channel"
-      : row.deferred
-      ? "deferred"
-      : row.fresh
-      ? "accepted"
-      : "duplicate"
-  );
+  if (!row.live) throw expired("Recording Google notifications");
+  return batchOutcomes(records, row);
+}
+
+/** Each record's outcome from what the statement found, held and inserted, by key. */
+function batchOutcomes(
+  records: readonly GoogleRecord[],
+  found: { known: string[]; held: string[]; fresh: string[] },
+): BatchOutcome[] {
+  const [known, held, fresh] = [new Set(found.known), new Set(found.held), new Set(found.fresh)];
+  const seen = new Set<string>();
+  return records.map(({ key }) => {
+    const repeat = seen.has(key);
+    seen.add(key);
+    if (!known.has(key)) return "unknown_channel";
+    if (!held.has(key)) return "deferred";
+    return fresh.has(key) && !repeat ? "accepted" : "duplicate";
+  });
 }
 
 /** Records one Google change notification, waiting for its connection if a sync holds it. */
