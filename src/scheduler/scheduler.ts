@@ -58,8 +58,10 @@ type Lane = {
   /** At most this many of one account's connections leased at once (Graph's mailboxes). */
   perAccount?: number;
   running: Set<Promise<unknown>>;
-  /** Its last claim found fewer due rows than it asked for. */
+  /** Its last claim found fewer due rows than it asked for, and nothing woke it since. */
   idle: boolean;
+  /** Wakes so far: a claim that comes up short marks the lane idle only if none came meanwhile. */
+  wakes: number;
 };
 
 /** A running scheduler. */
@@ -82,11 +84,15 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const running = new Set<Promise<unknown>>();
   const wakeSignal = createWakeSignal(stopping.signal);
   const lanes: Lane[] = deps.lanes
-    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), idle: false }))
-    : [{ kind: null, size: deps.concurrency, running: new Set(), idle: false }];
+    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), idle: false, wakes: 0 }))
+    : [{ kind: null, size: deps.concurrency, running: new Set(), idle: false, wakes: 0 }];
+  const rouse = (lane: Lane) => {
+    lane.idle = false;
+    lane.wakes++;
+  };
   // A NOTIFY or an operator's wake may be for any provider: every lane looks again.
   const wake = () => {
-    for (const lane of lanes) lane.idle = false;
+    lanes.forEach(rouse);
     wakeSignal.wake();
   };
 
@@ -97,7 +103,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       running.delete(run);
       lane.running.delete(run);
       // A finished run frees a slot of its own lane (and may have left its connection due).
-      lane.idle = false;
+      rouse(lane);
       wakeSignal.wake();
     });
     running.add(run);
@@ -121,6 +127,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         if (stopping.signal.aborted) break;
         const free = lane.size - lane.running.size;
         if (free <= 0 || lane.idle) continue;
+        // A NOTIFY that lands while this lane admits and claims is for a row the claim's
+        // snapshot may not have seen: it must not be lost to the idle mark below.
+        const wakes = lane.wakes;
         const admitted = await admit(deps, lane, free);
         if (admitted.retryInMs !== null) waitMs = Math.min(waitMs, admitted.retryInMs);
         if (admitted.limit <= 0) continue;
@@ -134,7 +143,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         // this lane's claim waits for a wake (a NOTIFY, its own run ending) or the next sweep
         // instead of running at every other lane's completion.
         if (claimed.length === admitted.limit && !admitted.probe) again = true;
-        else if (!admitted.probe) lane.idle = true;
+        else if (!admitted.probe && lane.wakes === wakes) lane.idle = true;
       }
       if (again) continue;
       await wakeSignal.wait(Math.max(10, waitMs));
