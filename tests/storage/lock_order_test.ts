@@ -4,6 +4,7 @@
  * transaction holding a connection between them.
  */
 import { completeSyncs, NO_POLL } from "../../src/storage/connections.ts";
+import { holdConnectionLock } from "../support/row_lock.ts";
 import { recordGraphNotifications } from "../../src/storage/webhook_dedupe_keys.ts";
 import { createMigratedDatabase } from "../../testkit/scratch_database.ts";
 import { insertConnections } from "../support/connection_rows.ts";
@@ -54,14 +55,7 @@ Deno.test("completions and a Graph batch over the same connections wait for each
     where id in (${a.id}, ${b.id})`;
   const database = new URL(db.url).pathname.slice(1);
 
-  const locked = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const holder = db.sql.begin(async (tx) => {
-    await tx`select 1 from external_calendar_connections where id = ${c.id} for update`;
-    locked.resolve();
-    await release.promise;
-  });
-  await locked.promise;
+  const lock = await holdConnectionLock(db.sql, c.id);
   // Graph's batch locks b, then waits for c.
   const graph = recordGraphNotifications(
     db.sql,
@@ -77,8 +71,7 @@ Deno.test("completions and a Graph batch over the same connections wait for each
     { connection: { id: b.id, leaseOwner: "run" }, cursor: { n: 2 }, schedule: NO_POLL },
   ]);
   await waitingOnLocks(db.sql, database, 2);
-  release.resolve();
-  await holder;
+  await lock.release();
   const [recorded, completed] = await Promise.all([graph, completion]);
   assertEquals(recorded.fresh.size, 3);
   assertEquals(completed.map((result) => result !== null), [true, true]);

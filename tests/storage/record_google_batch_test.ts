@@ -1,5 +1,6 @@
 /** Google deliveries recorded together: one outcome each, one sync request per connection. */
 import { DatabaseDeadlineError } from "../../src/core/errors.ts";
+import { holdConnectionLock } from "../support/row_lock.ts";
 import {
   recordGoogleNotification,
   recordGoogleNotifications,
@@ -74,14 +75,7 @@ Deno.test("recordGoogleNotifications() defers, writing nothing, records whose co
   const [held, free] = await requests(db.sql);
   const heldChannel = await addLiveChannel(db.sql, held.id, "google");
   const freeChannel = await addLiveChannel(db.sql, free.id, "google");
-  const locked = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const sync = db.sql.begin(async (tx) => {
-    await tx`select 1 from external_calendar_connections where id = ${held.id} for update`;
-    locked.resolve();
-    await release.promise;
-  });
-  await locked.promise;
+  const lock = await holdConnectionLock(db.sql, held.id);
   const outcomes = await recordGoogleNotifications(db.sql, [
     { key: "k-held", channelId: heldChannel },
     { key: "k-free", channelId: freeChannel },
@@ -89,8 +83,7 @@ Deno.test("recordGoogleNotifications() defers, writing nothing, records whose co
   assertEquals(outcomes, ["deferred", "accepted"]);
   const keys = await db.sql<{ key: string }[]>`select key from webhook_dedupe_keys order by key`;
   assertEquals(keys.map((row) => row.key), ["k-free"]);
-  release.resolve();
-  await sync;
+  await lock.release();
   assertEquals(
     await recordGoogleNotification(db.sql, { key: "k-held", channelId: heldChannel }),
     "accepted",

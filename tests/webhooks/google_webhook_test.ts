@@ -1,4 +1,5 @@
 import { openSql, type Sql } from "../../src/storage/client.ts";
+import { holdConnectionLock } from "../support/row_lock.ts";
 import { insertChannel } from "../../src/storage/webhook_channels.ts";
 import type { Metrics } from "../../src/metrics/metrics.ts";
 import { createDeliverer } from "../../testkit/fake_delivery.ts";
@@ -133,22 +134,14 @@ Deno.test("a delivery whose connection a sync holds waits alone; other connectio
   });
   const before = await connectionState(fx.db.sql, fx.connectionId);
   // A sync's write transaction holds the connection's row until it commits.
-  const locked = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const sync = fx.db.sql.begin(async (tx) => {
-    await tx`select 1 from external_calendar_connections where id = ${fx.connectionId} for update`;
-    locked.resolve();
-    await release.promise;
-  });
-  await locked.promise;
+  const lock = await holdConnectionLock(fx.db.sql, fx.connectionId);
   const busy = post(fx.server.url, googleHeaders(fx.channelId, { "x-goog-message-number": "11" }));
   const free = await post(
     fx.server.url,
     googleHeaders(other.channelId, { "x-goog-message-number": "12" }),
   );
   assertEquals([free.status, free.json], [200, { result: "accepted" }]);
-  release.resolve();
-  await sync;
+  await lock.release();
   const answered = await busy;
   assertEquals([answered.status, answered.json], [200, { result: "accepted" }]);
   const after = await connectionState(fx.db.sql, fx.connectionId);
