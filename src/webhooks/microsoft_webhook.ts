@@ -189,6 +189,13 @@ async function findSubscriptions(
   { deps, startedAt }: Delivery,
   { sql, items }: { sql: Sql; items: ValidItem[] },
 ): Promise<Map<string, ChannelIdentity>> {
+  // As for Google: subscriptions all cached need no database slot.
+  const cached = new Map<string, ChannelIdentity>();
+  for (const { subscriptionId } of items) {
+    const hit = deps.lookup.cached("microsoft", subscriptionId);
+    if (hit) cached.set(subscriptionId, hit);
+  }
+  if (cached.size === new Set(items.map((item) => item.subscriptionId)).size) return cached;
   try {
     return await deps.gate.run(
       "Graph subscription lookup",
