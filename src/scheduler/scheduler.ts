@@ -58,10 +58,13 @@ type Lane = {
   /** At most this many of one account's connections leased at once (Graph's mailboxes). */
   perAccount?: number;
   running: Set<Promise<unknown>>;
-  /** Its last claim found fewer due rows than it asked for, and nothing woke it since. */
-  idle: boolean;
-  /** Wakes so far: a claim that comes up short marks the lane idle only if none came meanwhile. */
+  /** Wakes so far (NOTIFYs, its own runs ending, poll sweeps). */
   wakes: number;
+  /**
+   * `wakes` when its last short claim began: the lane is idle while no wake came since, so a wake
+   * that lands during that claim (for a row its snapshot may not have seen) is never lost.
+   */
+  idleAt: number | null;
 };
 
 /** A running scheduler. */
@@ -84,12 +87,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const running = new Set<Promise<unknown>>();
   const wakeSignal = createWakeSignal(stopping.signal);
   const lanes: Lane[] = deps.lanes
-    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), idle: false, wakes: 0 }))
-    : [{ kind: null, size: deps.concurrency, running: new Set(), idle: false, wakes: 0 }];
-  const rouse = (lane: Lane) => {
-    lane.idle = false;
-    lane.wakes++;
-  };
+    ? deps.lanes.map((lane) => ({ ...lane, running: new Set(), wakes: 0, idleAt: null }))
+    : [{ kind: null, size: deps.concurrency, running: new Set(), wakes: 0, idleAt: null }];
+  const rouse = (lane: Lane) => void lane.wakes++;
   // A NOTIFY or an operator's wake may be for any provider: every lane looks again.
   const wake = () => {
     lanes.forEach(rouse);
@@ -118,7 +118,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       // Polls and reconciliations become due without a NOTIFY: every poll interval each lane
       // looks again even if its last claim found nothing.
       if (performance.now() >= sweepAt) {
-        for (const lane of lanes) lane.idle = false;
+        lanes.forEach(rouse);
         sweepAt = performance.now() + deps.pollIntervalMs;
       }
       let again = false;
@@ -126,9 +126,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       for (const lane of lanes) {
         if (stopping.signal.aborted) break;
         const free = lane.size - lane.running.size;
-        if (free <= 0 || lane.idle) continue;
-        // A NOTIFY that lands while this lane admits and claims is for a row the claim's
-        // snapshot may not have seen: it must not be lost to the idle mark below.
+        if (free <= 0 || lane.idleAt === lane.wakes) continue;
         const wakes = lane.wakes;
         const admitted = await admit(deps, lane, free);
         if (admitted.retryInMs !== null) waitMs = Math.min(waitMs, admitted.retryInMs);
@@ -143,7 +141,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         // this lane's claim waits for a wake (a NOTIFY, its own run ending) or the next sweep
         // instead of running at every other lane's completion.
         if (claimed.length === admitted.limit && !admitted.probe) again = true;
-        else if (!admitted.probe && lane.wakes === wakes) lane.idle = true;
+        else if (!admitted.probe) lane.idleAt = wakes;
       }
       if (again) continue;
       await wakeSignal.wait(Math.max(10, waitMs));
