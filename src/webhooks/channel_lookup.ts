@@ -10,6 +10,11 @@ const log = logger("webhooks");
 export type ChannelLookup = {
   /** The cached channel, if any and not expired: no database, no promise (the hot path). */
   cached(provider: ProviderKind, channelId: string): ChannelIdentity | undefined;
+  /** Every one of the channels from the cache, or undefined when any would need the database. */
+  cachedAll(
+    provider: ProviderKind,
+    channelIds: readonly string[],
+  ): Map<string, ChannelIdentity> | undefined;
   find(
     sql: Sql,
     provider: ProviderKind,
@@ -39,20 +44,30 @@ export function createChannelLookup(
   const now = options.now ?? Date.now;
   const cache = new Map<string, { identity: ChannelIdentity; until: number }>();
 
+  /** The cached channels among `channelIds`, and the ids that are not (or no longer) cached. */
+  function fromCache(provider: ProviderKind, channelIds: readonly string[], time: number) {
+    const found = new Map<string, ChannelIdentity>();
+    const missing: string[] = [];
+    for (const id of new Set(channelIds)) {
+      const hit = cache.get(`${provider}:${id}`);
+      if (hit && hit.until > time) found.set(id, hit.identity);
+      else missing.push(id);
+    }
+    return { found, missing };
+  }
+
   return {
     cached(provider, channelId) {
       const hit = cache.get(`${provider}:${channelId}`);
       return hit && hit.until > now() ? hit.identity : undefined;
     },
+    cachedAll(provider, channelIds) {
+      const { found, missing } = fromCache(provider, channelIds, now());
+      return missing.length === 0 ? found : undefined;
+    },
     async find(sql, provider, channelIds, signal) {
-      const found = new Map<string, ChannelIdentity>();
-      const missing: string[] = [];
       const time = now();
-      for (const id of new Set(channelIds)) {
-        const hit = cache.get(`${provider}:${id}`);
-        if (hit && hit.until > time) found.set(id, hit.identity);
-        else missing.push(id);
-      }
+      const { found, missing } = fromCache(provider, channelIds, time);
       if (missing.length === 0) return found;
       for (const stored of await findChannels(sql, provider, missing, signal)) {
         const identity = { ...stored, secret: await openSecret(open, stored) };

@@ -189,24 +189,20 @@ async function findSubscriptions(
   { deps, startedAt }: Delivery,
   { sql, items }: { sql: Sql; items: ValidItem[] },
 ): Promise<Map<string, ChannelIdentity>> {
+  const ids = items.map((item) => item.subscriptionId);
   // As for Google: subscriptions all cached need no database slot.
-  const cached = new Map<string, ChannelIdentity>();
-  for (const { subscriptionId } of items) {
-    const hit = deps.lookup.cached("microsoft", subscriptionId);
-    if (hit) cached.set(subscriptionId, hit);
-  }
-  if (cached.size === new Set(items.map((item) => item.subscriptionId)).size) return cached;
+  const cached = deps.lookup.cachedAll("microsoft", ids);
+  if (cached) return cached;
   try {
     return await deps.gate.run(
       "Graph subscription lookup",
       remaining(startedAt, deps.deadlineMs),
-      ({ signal }) =>
-        deps.lookup.find(sql, "microsoft", items.map((item) => item.subscriptionId), signal),
+      ({ signal }) => deps.lookup.find(sql, "microsoft", ids, signal),
     );
   } catch (error) {
     throw unavailable(deps, {
       items: items.length,
-      subscriptionIds: items.map((item) => item.subscriptionId),
+      subscriptionIds: ids,
       error,
     });
   }

@@ -27,3 +27,12 @@ Deno.test("ChannelLookup.cached() answers a found channel without the database u
   assertEquals(lookup.cached("google", "c1"), undefined);
   assertEquals(db.calls(), 1);
 });
+
+Deno.test("ChannelLookup.cachedAll() answers only when every channel is cached", async () => {
+  const lookup = createChannelLookup({ ttlMs: 60_000, now: () => 1_000 });
+  const row = { channel_id: "c1", connection_id: "k1", secret: "s", resource_id: null };
+  await lookup.find(fakeSql([row]).sql, "microsoft", ["c1"]);
+  const identity = { channelId: "c1", connectionId: "k1", secret: "s", resourceId: null };
+  assertEquals(lookup.cachedAll("microsoft", ["c1", "c1"]), new Map([["c1", identity]]));
+  assertEquals(lookup.cachedAll("microsoft", ["c1", "c2"]), undefined);
+});
