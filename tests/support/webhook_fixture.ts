@@ -10,6 +10,7 @@ import { insertChannel } from "../../src/storage/webhook_channels.ts";
 import { createMigratedDatabase, type MigratedDatabase } from "../../testkit/scratch_database.ts";
 import { captureLogs } from "./log_capture.ts";
 import { serveWebhooks, type WebhookServer } from "./webhook_server.ts";
+import type { WorkGate } from "../../src/storage/work_gate.ts";
 
 /** A connection whose channel is active. */
 export type ListeningConnection = { id: string; channelId: string; rowId: string };
@@ -35,14 +36,17 @@ export type WebhookFixture = {
 };
 
 /** Builds a WebhookFixture with one allowlisted provider of `kind`. */
-export async function webhookFixture(kind: ProviderKind): Promise<WebhookFixture> {
+export async function webhookFixture(
+  kind: ProviderKind,
+  options: { gate?: WorkGate } = {},
+): Promise<WebhookFixture> {
   await using stack = new AsyncDisposableStack();
   const logs = stack.use(await captureLogs("debug"));
   const db = stack.use(await createMigratedDatabase(`webhook_${kind}`));
   const provider = await insertProvider(db.sql, { kind, name: kind, allowlisted: true });
   const syncs = stack.use(await listenForSyncRequests(db.sql));
   let current: Sql | null = db.sql;
-  const server = stack.use(await serveWebhooks(() => current));
+  const server = stack.use(await serveWebhooks(() => current, { gate: options.gate }));
   const owned = stack.move();
   return {
     db,

@@ -4,6 +4,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { Sql } from "../../src/storage/client.ts";
 import { mountWebhooks } from "../../src/webhooks/routes.ts";
+import type { WorkGate } from "../../src/storage/work_gate.ts";
 import { serveApp, type ServedApp } from "./serve_app.ts";
 
 /** A served webhook app with its metrics; disposing it lets in-flight requests finish. */
@@ -16,7 +17,11 @@ export type WebhookServer = ServedApp & {
 /** Serves `/webhooks/*` over whatever `sql()` returns at each request (null: not open). */
 export async function serveWebhooks(
   sql: () => Sql | null,
-  options: { deadlineMs?: number; openSecret?: (stored: string) => Promise<string> } = {},
+  options: {
+    deadlineMs?: number;
+    openSecret?: (stored: string) => Promise<string>;
+    gate?: WorkGate;
+  } = {},
 ): Promise<WebhookServer> {
   const metrics = createMetrics();
   const app = createApp({
@@ -29,6 +34,7 @@ export async function serveWebhooks(
         metrics,
         deadlineMs: options.deadlineMs ?? 2_500,
         openSecret: options.openSecret,
+        gate: options.gate,
       }),
   });
   const served = await serveApp(app);

@@ -383,45 +383,18 @@ Deno.test("a 1,000-item junk Graph batch writes one log line, with counts by rea
 });
 
 Deno.test("a Graph delivery whose subscriptions are all cached takes no database slot to find them", async () => {
-  await using db = await createMigratedDatabase("webhook_microsoft_cached");
-  const provider = await insertProvider(db.sql, {
-    kind: "microsoft",
-    name: "m",
-    allowlisted: true,
-  });
-  const { id } = await insertConnection(db.sql, {
-    providerId: provider.id,
-    externalCalendarId: "primary",
-    refreshToken: "r",
-    accountLabel: null,
-  });
-  const subscriptionId = crypto.randomUUID();
-  await insertChannel(db.sql, {
-    connectionId: id,
-    provider: "microsoft",
-    channelId: subscriptionId,
-    secret: CLIENT_STATE,
-  });
   const runs: string[] = [];
   const inner = createWorkGate({ maxConcurrent: 4, maxQueued: 10 });
   const gate: WorkGate = { run: (what, ms, work) => (runs.push(what), inner.run(what, ms, work)) };
-  const metrics = createMetrics();
-  const app = createApp({
-    metrics,
-    readiness: () => Promise.resolve({ ready: true }),
-    maxBodyBytes: 1_048_576,
-    routes: (app) => mountWebhooks(app, { sql: () => db.sql, metrics, deadlineMs: 5_000, gate }),
+  await using fx = await webhookFixture("microsoft", { gate });
+  const sub = await subscribed(fx, "primary");
+  const first = await deliver(fx.server.url, {
+    value: [change(sub.subscriptionId, { eventId: "e1" })],
   });
-  const server = await serveApp(app);
-  try {
-    const first = await deliver(server.url, { value: [change(subscriptionId, { eventId: "e1" })] });
-    const second = await deliver(server.url, {
-      value: [change(subscriptionId, { eventId: "e2" })],
-    });
-    assertEquals([first.status, second.status], [202, 202]);
-    assertEquals(runs.filter((what) => what === "Graph subscription lookup").length, 1);
-    assertEquals((await connectionState(db.sql, id)).keys, 2);
-  } finally {
-    await server.close();
-  }
+  const second = await deliver(fx.server.url, {
+    value: [change(sub.subscriptionId, { eventId: "e2" })],
+  });
+  assertEquals([first.status, second.status], [202, 202]);
+  assertEquals(runs.filter((what) => what === "Graph subscription lookup").length, 1);
+  assertEquals((await connectionState(fx.db.sql, sub.id)).keys, 2);
 });
