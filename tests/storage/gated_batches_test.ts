@@ -1,6 +1,6 @@
 /** Deliveries that arrive together share a statement, and each keeps its own deadline. */
 import { DatabaseDeadlineError, DatabaseQueueFullError } from "../../src/core/errors.ts";
-import { createGatedBatches } from "../../src/storage/gated_batches.ts";
+import { createGatedBatches, type GatedBatchesOptions } from "../../src/storage/gated_batches.ts";
 import { createWorkGate, type ShedReason, type WorkScope } from "../../src/storage/work_gate.ts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 
@@ -28,17 +28,25 @@ function gate(shed: ShedReason[] = []) {
   return createWorkGate({ maxConcurrent: 4, maxQueued: 4, onShed: (r) => shed.push(r) });
 }
 
+/** A batcher over `held` (batches of 8, 8 queued, a gate of its own) with `overrides`. */
+function batcher(
+  held: ReturnType<typeof heldFlush>,
+  overrides: Partial<GatedBatchesOptions<string, string>> = {},
+) {
+  return createGatedBatches({
+    gate: gate(),
+    what: "Recording",
+    maxBatch: 8,
+    maxQueued: 8,
+    flush: held.flush,
+    ...overrides,
+  });
+}
+
 Deno.test("an item alone goes out at once; items behind a batch in flight share the next one", async () => {
   const held = heldFlush();
   const sizes: number[] = [];
-  const batches = createGatedBatches({
-    gate: gate(),
-    what: "Recording",
-    maxBatch: 2,
-    maxQueued: 10,
-    flush: held.flush,
-    onBatch: (size) => sizes.push(size),
-  });
+  const batches = batcher(held, { maxBatch: 2, onBatch: (size) => sizes.push(size) });
   const a = batches.submit("a", 5_000);
   const first = await held.reached(0);
   const rest = ["b", "c", "d"].map((item) => batches.submit(item, 5_000));
@@ -55,14 +63,11 @@ Deno.test("an item still queued at its deadline is dropped before it reaches the
   const shed: ShedReason[] = [];
   const lengths: number[] = [];
   const held = heldFlush();
-  const batches = createGatedBatches({
+  const batches = batcher(held, {
     gate: gate(shed),
-    what: "Recording",
-    maxBatch: 8,
     maxQueued: 1,
     onShed: (r) => shed.push(r),
     onQueueLength: (n) => lengths.push(n),
-    flush: held.flush,
   });
   const a = batches.submit("a", 60_000);
   const first = await held.reached(0);
@@ -78,13 +83,7 @@ Deno.test("an item still queued at its deadline is dropped before it reaches the
 
 Deno.test("a batch runs under its earliest deadline, and every item of a failed batch fails", async () => {
   const held = heldFlush();
-  const batches = createGatedBatches({
-    gate: gate(),
-    what: "Recording",
-    maxBatch: 8,
-    maxQueued: 8,
-    flush: held.flush,
-  });
+  const batches = batcher(held);
   const a = batches.submit("a", 60_000);
   const first = await held.reached(0);
   const soon = batches.submit("soon", 1_000);
@@ -111,13 +110,7 @@ Deno.test("a batch runs under its earliest deadline, and every item of a failed 
 Deno.test("a batch shed at its earliest deadline before reaching the database retries the others", async () => {
   const held = heldFlush();
   const shared = createWorkGate({ maxConcurrent: 1, maxQueued: 4 });
-  const batches = createGatedBatches({
-    gate: shared,
-    what: "Recording",
-    maxBatch: 8,
-    maxQueued: 8,
-    flush: held.flush,
-  });
+  const batches = batcher(held, { gate: shared });
   const a = batches.submit("a", 60_000);
   const first = await held.reached(0);
   const soon = batches.submit("soon", 40);
